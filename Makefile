@@ -1,0 +1,58 @@
+# Invoice Relay — local development. `make demo` and `make test` set everything up on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+PY        := $(VENV)/bin/python
+STAMP     := $(VENV)/.installed
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export SAM_CLI_TELEMETRY := 0
+export PYTHONDONTWRITEBYTECODE := 1
+
+FN    ?=
+EVENT ?=
+
+.PHONY: help venv test lint validate build unit demo invoke logs api bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+$(STAMP): requirements-dev.txt requirements-lock.txt shared/requirements.txt
+	@PY313=$$(tools/find-python313.sh) || exit 1; \
+	  [ -x $(PY) ] || { echo "creating $(VENV) with $$PY313"; "$$PY313" -m venv $(VENV); }
+	$(PY) -m pip install --quiet -r requirements-dev.txt -c requirements-lock.txt
+	@touch $@
+
+venv: $(STAMP) ## Create the virtualenv with the pinned dependencies
+
+lint: $(STAMP) ## ruff (lint + format check)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+validate: $(STAMP) ## sam validate --lint and cfn-lint on template.yaml
+	$(VENV)/bin/sam validate --lint --template template.yaml
+	$(VENV)/bin/cfn-lint template.yaml
+
+build: $(STAMP) ## sam build (needs python3.13 on PATH: the venv provides it)
+	$(VENV)/bin/sam build --template template.yaml --cached --parallel
+
+unit: $(STAMP) ## pytest only
+	$(PY) -m pytest
+
+test: lint validate build unit ## Everything CI runs: lint, template checks, sam build, all tests
+
+demo: $(STAMP) ## Run the main job end to end on the local stack (embedded AWS + sandbox partners)
+	$(PY) -m local.demo
+
+invoke: $(STAMP) ## Run one function like `sam local invoke`: make invoke FN=PollFunction EVENT=events/poll_schedule.json
+	@[ -n "$(FN)" ] && [ -n "$(EVENT)" ] || { echo "usage: make invoke FN=<LogicalId> EVENT=events/<file>.json"; exit 2; }
+	$(PY) -m local.runner invoke $(FN) $(EVENT)
+
+logs: $(STAMP) ## Show the structured logs of the last local runs
+	$(PY) -m local.runner logs
+
+bench: $(STAMP) ## Run the benchmarks under bench/
+	@for b in bench/bench_*.py; do [ -e "$$b" ] && $(PY) $$b; done; true
+
+clean: ## Remove build output, local state and the virtualenv
+	rm -rf .aws-sam .local out $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Partner adapters: one module per partner system, plus the contracts they implement (base.py)."""
