@@ -70,6 +70,11 @@ class Source(Protocol):
         """
         ...
 
+    def current_ref(self, raw: dict[str, Any]) -> SourceRef | None:
+        """The ref of a fetched payload as it is now, or None if it is no longer ready (e.g. its status
+        changed since it was listed): protects against staging a document another run just finished."""
+        ...
+
     def acknowledge(self, ref: SourceRef, outcome: Outcome) -> None:
         """Write the outcome back to the source (status, target number, or failure reason)."""
         ...

@@ -1,0 +1,192 @@
+"""Run a function's real handler in-process with a real event, like `sam local invoke`.
+
+    python -m local.runner invoke PollFunction events/poll_schedule.json
+    python -m local.runner logs [--last N]
+
+The function's code folder and the layer (shared/) are put on sys.path as Lambda would (/var/task,
+/opt/python); its environment comes from template.yaml with references resolved to the local resources.
+Structured logs of every invocation are kept under .local/logs/ for `make logs`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.util
+import io
+import json
+import logging
+import os
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+LAYER = REPO / "shared"
+LOG_DIR = REPO / ".local" / "logs"
+SERVICE_LOGGER = "invoice-relay"  # POWERTOOLS_SERVICE_NAME in template.yaml
+
+
+@dataclass
+class LocalLambdaContext:
+    """The attributes of the Lambda context object that handlers and Powertools read."""
+
+    function_name: str
+    memory_limit_in_mb: int
+    timeout_seconds: int
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = "local"
+    _deadline: float = field(default=0.0, repr=False)
+
+    def __post_init__(self) -> None:
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+        self._deadline = time.monotonic() + self.timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class _LogSink(io.TextIOBase):
+    """Where the Powertools log handler writes: the current invocation's log file, and optionally stderr."""
+
+    def __init__(self) -> None:
+        self.file: io.TextIOBase | None = None
+        self.echo = False
+
+    def write(self, text: str) -> int:
+        if self.file is not None:
+            self.file.write(text)
+        if self.echo:
+            sys.stderr.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.file is not None:
+            self.file.flush()
+
+
+_sink = _LogSink()
+_modules: dict[str, ModuleType] = {}
+
+
+def _route_logs_to_sink() -> None:
+    for handler in logging.getLogger(SERVICE_LOGGER).handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is not _sink:
+            handler.setStream(_sink)
+
+
+def _load_handler(logical_id: str, code_uri: Path, handler: str) -> Any:
+    module_name, function_name = handler.rsplit(".", 1)
+    if logical_id not in _modules:
+        for path in (str(LAYER), str(code_uri)):
+            if path not in sys.path:
+                sys.path.insert(0, path)
+        spec = importlib.util.spec_from_file_location(f"lambda_{logical_id}", code_uri / f"{module_name}.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _modules[logical_id] = module
+    return getattr(_modules[logical_id], function_name)
+
+
+def reset_layer_caches() -> None:
+    """Forget per-container caches (settings, clients) — a new local stack is a new 'container'."""
+    from invoice_relay.pipeline.services import services
+    from invoice_relay.settings import settings
+    from invoice_relay.storage.objects import s3_client
+    from invoice_relay.storage.table import state_table
+
+    for cached in (services, settings, s3_client, state_table):
+        cached.cache_clear()
+
+
+def invoke(
+    logical_id: str,
+    event: dict[str, Any],
+    environment: dict[str, str],
+    *,
+    code_uri: Path,
+    handler: str,
+    timeout: int = 120,
+    memory: int = 512,
+    echo_logs: bool = False,
+) -> Any:
+    """Invoke one handler with `event` under `environment`; returns what the handler returned.
+
+    Exceptions propagate (as a failed invocation would), after the log file is closed.
+    """
+    os.environ.update(environment)
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    os.environ["AWS_LAMBDA_FUNCTION_NAME"] = environment.get("FUNCTION_NAME", logical_id)
+    fn = _load_handler(logical_id, code_uri, handler)
+    _route_logs_to_sink()
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    context = LocalLambdaContext(function_name=logical_id, memory_limit_in_mb=memory, timeout_seconds=timeout)
+    log_path = LOG_DIR / f"{stamp}-{logical_id}.jsonl"
+    with log_path.open("w") as log_file:
+        _sink.file, _sink.echo = log_file, echo_logs
+        try:
+            return fn(event, context)
+        finally:
+            _sink.file, _sink.echo = None, False
+
+
+def print_logs(last: int = 3, out: Any = sys.stdout) -> int:
+    """Print the structured logs of the last `last` invocations, one readable line per record."""
+    files = sorted(LOG_DIR.glob("*.jsonl"))[-last:] if LOG_DIR.exists() else []
+    if not files:
+        print("no local runs yet: try `make demo` or `make invoke ...`", file=out)
+        return 1
+    for path in files:
+        print(f"== {path.name}", file=out)
+        for line in path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                print(f"   {line}", file=out)
+                continue
+            keys = " ".join(
+                f"{k}={record[k]}"
+                for k in ("connector_id", "run_id", "source_id", "document_number")
+                if k in record
+            )
+            print(f"   {record.get('timestamp', '')} {record.get('level', ''):<7} {record.get('message')}  [{keys}]",
+                  file=out)  # fmt: skip
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local.runner", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_invoke = sub.add_parser("invoke", help="invoke a function (by template logical id) with an event file")
+    p_invoke.add_argument("function")
+    p_invoke.add_argument("event", type=Path)
+    p_logs = sub.add_parser("logs", help="show the structured logs of the last local runs")
+    p_logs.add_argument("--last", type=int, default=3)
+    args = parser.parse_args(argv)
+    if args.command == "logs":
+        return print_logs(args.last)
+
+    from local.stack import LocalStack
+
+    event = json.loads(args.event.read_text())
+    with LocalStack() as stack:
+        try:
+            result = stack.invoke(args.function, event, echo_logs=True)
+        except Exception as exc:  # noqa: BLE001 - shown like a failed Lambda invocation
+            print(json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}, indent=2))
+            return 1
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

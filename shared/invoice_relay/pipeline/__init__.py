@@ -1,0 +1,1 @@
+"""The work itself: poll sources, export import files, write outcomes back. Handlers call these."""

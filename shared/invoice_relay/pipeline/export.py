@@ -1,0 +1,148 @@
+"""Flow 2: turn the staged documents of a connector into one import file per run, then write back.
+
+Exactly-once, step by step (a lease makes export runs of one connector strictly sequential):
+1. recover: documents `claimed` by a run that died are either in that run's stored file (→ `exported`)
+   or not (→ back to `staged`): the claim records the file's S3 prefix before anything is written;
+2. claim the staged documents for this run (conditional, version-checked);
+3. render; documents that cannot be rendered → `rejected` with the reason *before* the file is stored,
+   so the claimed set is exactly the file's content;
+4. store the file in S3, then mark its documents `exported`;
+5. write back: `exported` → `processed`, `rejected` → `failed` + private comment (see acknowledge.py).
+A crash between any two steps leaves states that the next run completes without a duplicate or a loss.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+
+from ..connector import ConnectorConfig
+from ..errors import TransientError
+from ..flatfile import ImportFile, load_template, render_import_file
+from ..models import Document
+from ..storage.runs import RunLog
+from ..storage.state import DocumentRecord, DocumentState, LeaseHeld
+from ..storage.table import utc_now
+from .acknowledge import acknowledge_pending
+from .services import Services
+from .summary import DocumentFailure, RunSummary
+
+LEASE_SECONDS = 900
+
+
+def run_export(connector_id: str, services: Services, run_date: dt.date | None = None) -> RunSummary:
+    """One export run of one connector (flat-file target)."""
+    config = services.connectors.get(connector_id)
+    if not config.active:
+        return RunSummary(connector_id=connector_id, kind="export", status="skipped", message="connector is paused")
+    try:
+        with services.leases.hold(connector_id, "export", LEASE_SECONDS):
+            run = RunLog(services.table, connector_id, "export", ttl_days=services.settings.run_log_ttl_days)
+            return _export(config, services, run, run_date or utc_now().date())
+    except LeaseHeld as exc:
+        return RunSummary(connector_id=connector_id, kind="export", status="skipped", message=exc.reason)
+
+
+def _export(config: ConnectorConfig, services: Services, run: RunLog, run_date: dt.date) -> RunSummary:
+    cid = config.connector_id
+    template = load_template(config.target.template)
+    run.start(template=template.name, run_date=run_date.isoformat())
+    counts: Counter[str] = Counter(_recover_claims(cid, services, run))
+    failures: list[DocumentFailure] = []
+    export_key = link = None
+
+    staged = services.documents.by_state(cid, DocumentState.STAGED)[: config.target.max_documents_per_file]
+    prefix = f"exports/{cid}/{run_date:%Y/%m/%d}/{run.run_id}/"
+    claimed = [r for r in staged if services.documents.transition(r, DocumentState.CLAIMED, run_id=run.run_id,
+                                                                  export_file=prefix)]  # fmt: skip
+    if claimed:
+        documents = [Document.model_validate_json(r.document_json or "") for r in claimed]
+        import_file = render_import_file(
+            template, documents, connector_id=cid, run_id=run.run_id, run_date=run_date,
+            field_maps=config.target.field_maps or None,
+        )  # fmt: skip
+        in_file = _reject_unrendered(claimed, import_file, services, run, failures)
+        counts["rejected"] += len(claimed) - len(in_file)
+        if in_file:
+            export_key = prefix + import_file.file_name
+            digest = services.bucket.put_export(
+                export_key, import_file.content, import_file.content_type,
+                {"connector": cid, "run-id": run.run_id, "documents": str(len(in_file))},
+            )  # fmt: skip
+            for record in in_file:
+                services.documents.transition(record, DocumentState.EXPORTED, export_file=export_key)
+            counts["exported"] += len(in_file)
+            link = services.bucket.download_link(export_key, services.settings.export_link_ttl_seconds)
+            run.event(
+                "info",
+                f"import file stored: s3://{services.bucket.bucket}/{export_key} ({len(in_file)} invoices)",
+                export_file=export_key, sha256=digest, bytes=len(import_file.content), download_link=link,
+                invoices=[r.number for r in in_file],
+            )  # fmt: skip
+    else:
+        run.event("info", "nothing staged for export")
+
+    status = "succeeded"
+    source = services.source_for(config)
+    try:
+        counts.update(acknowledge_pending(services, cid, source, run))
+    except TransientError as exc:  # e.g. the source's login failed: documents wait for the next run
+        counts["write_back_pending"] += 1
+        run.event("warn", f"write-back postponed: {exc.reason}")
+    finally:
+        source.close()
+    if counts["write_back_pending"]:
+        status = "partial"
+    run.finish(status, {**counts, "export_file": export_key})
+    return RunSummary(
+        connector_id=cid,
+        kind="export",
+        run_id=run.run_id,
+        status=status,
+        counts=dict(counts),
+        export_file=export_key,
+        download_link=link,
+        failures=failures,
+        message=f"{counts['exported']} exported, {counts['rejected']} rejected",
+    )
+
+
+def _reject_unrendered(
+    claimed: list[DocumentRecord],
+    import_file: ImportFile,
+    services: Services,
+    run: RunLog,
+    failures: list[DocumentFailure],
+) -> list[DocumentRecord]:
+    """Move documents the renderer left out to `rejected`; returns the records that are in the file."""
+    reasons = {f.document_number: f.reason for f in import_file.failures}
+    in_file: list[DocumentRecord] = []
+    for record in claimed:
+        reason = reasons.get(record.number or "")
+        if reason is None:
+            in_file.append(record)
+            continue
+        services.documents.transition(record, DocumentState.REJECTED, reason=reason)
+        failures.append(DocumentFailure(source_id=record.source_id, number=record.number, reason=reason))
+        run.event("warn", f"invoice {record.number} left out of the import file: {reason}",
+                  source_id=record.source_id, number=record.number)  # fmt: skip
+    return in_file
+
+
+def _recover_claims(connector_id: str, services: Services, run: RunLog) -> Counter[str]:
+    """Settle documents claimed by an export run that died (the lease guarantees it is not running)."""
+    counts: Counter[str] = Counter()
+    for record in services.documents.by_state(connector_id, DocumentState.CLAIMED):
+        prefix = record.export_file or ""
+        stored = services.bucket.keys(prefix) if prefix else []
+        if stored:
+            services.documents.transition(record, DocumentState.EXPORTED, export_file=stored[0])
+            counts["recovered_exported"] += 1
+            run.event("info", f"invoice {record.number} is in the file of interrupted run {record.run_id}:"
+                      f" {stored[0]}", source_id=record.source_id, number=record.number)  # fmt: skip
+        else:
+            services.documents.transition(record, DocumentState.STAGED, expect=DocumentState.CLAIMED)
+            counts["recovered_restaged"] += 1
+            run.event("info", f"invoice {record.number} returned to the queue: run {record.run_id} stopped"
+                      " before storing its file", source_id=record.source_id, number=record.number)  # fmt: skip
+    return counts

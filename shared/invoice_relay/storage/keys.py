@@ -1,0 +1,72 @@
+"""Key design of the single state table. Every item's PK/SK (and GSI1 keys) are built here and only here.
+
+| item                    | PK                          | SK                              | GSI1PK                      | GSI1SK              |
+|-------------------------|-----------------------------|---------------------------------|-----------------------------|---------------------|
+| connector configuration | CONNECTOR#<cid>             | CONFIG                          | CONNECTORS                  | <cid>               |
+| poll cursor             | CONNECTOR#<cid>             | CURSOR#<name>                   |                             |                     |
+| lease (mutual exclusion)| CONNECTOR#<cid>             | LEASE#<name>                    |                             |                     |
+| run                     | CONNECTOR#<cid>             | RUN#<started iso>#<run id>      | RUN#<run id>                | RUN                 |
+| run / document event    | RUN#<run id>                | EVENT#<iso ts>#<seq>            | DOC#<cid>#<source id>       | <iso ts>            |
+| document state          | CONNECTOR#<cid>             | DOC#<source id>                 | DOCSTATE#<cid>#<state>      | <updated>#<src id>  |
+| cross reference         | XREF#<cid>#<system>#<key>   | XREF                            |                             |                     |
+
+Document state is queried by state through GSI1 (the export picks up `staged` documents); a document's
+log events are queried through GSI1 by DOC#...; a run by id through GSI1 by RUN#....
+"""
+
+from __future__ import annotations
+
+
+def connector_pk(connector_id: str) -> str:
+    return f"CONNECTOR#{connector_id}"
+
+
+CONFIG_SK = "CONFIG"
+CONNECTORS_INDEX_PK = "CONNECTORS"
+
+
+def cursor_sk(name: str) -> str:
+    return f"CURSOR#{name}"
+
+
+def lease_sk(name: str) -> str:
+    return f"LEASE#{name}"
+
+
+def run_sk(started_iso: str, run_id: str) -> str:
+    return f"RUN#{started_iso}#{run_id}"
+
+
+def run_index_pk(run_id: str) -> str:
+    return f"RUN#{run_id}"
+
+
+def run_events_pk(run_id: str) -> str:
+    return f"RUN#{run_id}"
+
+
+def event_sk(iso_ts: str, seq: int) -> str:
+    return f"EVENT#{iso_ts}#{seq:06d}"
+
+
+def document_pk(connector_id: str) -> str:
+    return connector_pk(connector_id)
+
+
+def document_sk(source_id: str) -> str:
+    return f"DOC#{source_id}"
+
+
+def document_events_index_pk(connector_id: str, source_id: str) -> str:
+    return f"DOC#{connector_id}#{source_id}"
+
+
+def document_state_index_pk(connector_id: str, state: str) -> str:
+    return f"DOCSTATE#{connector_id}#{state}"
+
+
+def xref_pk(connector_id: str, system: str, key: str) -> str:
+    return f"XREF#{connector_id}#{system}#{key}"
+
+
+XREF_SK = "XREF"
