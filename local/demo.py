@@ -5,7 +5,6 @@ invoice's outcome is written back — through the real handlers, on the embedded
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from collections import Counter
 from pathlib import Path
@@ -35,10 +34,13 @@ def main() -> int:
         st = stack.servicetrade
         pending = [i for i in st.invoices() if i["status"] == "pending_accounting"]
         print(
-            f"embedded AWS      {stack.aws.endpoint_url}  (table {stack.table_name}, bucket {stack.bucket_name})"
+            f"embedded AWS      {stack.aws.endpoint_url}"
+            f"  (table {stack.table_name}, bucket {stack.bucket_name})"
         )
-        print(f"ServiceTrade      {st.base_url}  ({len(pending)} invoices pending accounting,"
-              f" {len(st.broken_invoice_ids)} of them broken on purpose)")  # fmt: skip
+        print(
+            f"ServiceTrade      {st.base_url}  ({len(pending)} invoices pending accounting,"
+            f" {len(st.broken_invoice_ids)} of them broken on purpose)"
+        )
         print(f"connector         {DEMO_CONNECTOR_ID}: ServiceTrade → {stack.demo_template}\n")
 
         poll = stack.invoke("PollFunction", _event("poll_schedule.json"))
@@ -49,8 +51,10 @@ def main() -> int:
         print(f"ExportFunction    {export['status']}: {export['message']}")
 
         statuses = Counter(st.invoice(i["id"])["status"] for i in pending)
-        print(f"\nServiceTrade now  processed: {statuses['processed']}   failed: {statuses['failed']}"
-              f"   still pending: {statuses['pending_accounting']}")  # fmt: skip
+        print(
+            f"\nServiceTrade now  processed: {statuses['processed']}   failed: {statuses['failed']}"
+            f"   still pending: {statuses['pending_accounting']}"
+        )
         for invoice in pending:
             current = st.invoice(invoice["id"])
             if current["status"] == "failed":
@@ -73,12 +77,15 @@ def main() -> int:
         print("\nrun log (export):")
         _print_run_log(stack, export["run_id"])
 
-        again = [stack.invoke(fn, _event(f"{kind}_schedule.json")) for fn, kind in
-                 (("PollFunction", "poll"), ("ExportFunction", "export"))]  # fmt: skip
-        print(f"\nsecond cycle      poll: {again[0]['message']}; export: {again[1]['message']}"
-              " — nothing is delivered or written back twice")  # fmt: skip
+        again = [
+            stack.invoke(fn, _event(f"{kind}_schedule.json"))
+            for fn, kind in (("PollFunction", "poll"), ("ExportFunction", "export"))
+        ]
+        print(
+            f"\nsecond cycle      poll: {again[0]['message']}; export: {again[1]['message']}"
+            " — nothing is delivered or written back twice"
+        )
     print(f"\nstructured logs   {LOG_DIR.relative_to(REPO)}/ (`make logs`)")
-    shutil.rmtree(OUT / ".tmp", ignore_errors=True)
     return 0
 
 

@@ -98,6 +98,8 @@ def _load_handler(logical_id: str, code_uri: Path, handler: str) -> Any:
 
 def reset_layer_caches() -> None:
     """Forget per-container caches (settings, clients) — a new local stack is a new 'container'."""
+    from aws_lambda_powertools.utilities import parameters
+
     from invoice_relay.pipeline.services import services
     from invoice_relay.settings import settings
     from invoice_relay.storage.objects import s3_client
@@ -105,6 +107,7 @@ def reset_layer_caches() -> None:
 
     for cached in (services, settings, s3_client, state_table):
         cached.cache_clear()
+    parameters.clear_caches()
 
 
 def invoke(
@@ -158,8 +161,8 @@ def print_logs(last: int = 3, out: Any = sys.stdout) -> int:
                 for k in ("connector_id", "run_id", "source_id", "document_number")
                 if k in record
             )
-            print(f"   {record.get('timestamp', '')} {record.get('level', ''):<7} {record.get('message')}  [{keys}]",
-                  file=out)  # fmt: skip
+            when, level = record.get("timestamp", ""), record.get("level", "")
+            print(f"   {when} {level:<7} {record.get('message')}  [{keys}]", file=out)
     return 0
 
 
@@ -181,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     with LocalStack() as stack:
         try:
             result = stack.invoke(args.function, event, echo_logs=True)
-        except Exception as exc:  # noqa: BLE001 - shown like a failed Lambda invocation
+        except Exception as exc:
             print(json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}, indent=2))
             return 1
     print(json.dumps(result, indent=2, default=str))

@@ -93,11 +93,15 @@ class LocalStack:
             {
                 "connector_id": connector_id,
                 "name": f"ServiceTrade → {template}",
-                "source": {"system": "servicetrade", "base_url": self.servicetrade.base_url,
-                           "credentials_secret": secret_name, "page_size": page_size},
+                "source": {
+                    "system": "servicetrade",
+                    "base_url": self.servicetrade.base_url,
+                    "credentials_secret": secret_name,
+                    "page_size": page_size,
+                },
                 "target": {"system": "flatfile", "template": template, "field_maps": field_maps or {}},
             }
-        )  # fmt: skip
+        )
         ConnectorStore(state_table(self.table_name)).put(config)
         return config
 

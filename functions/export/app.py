@@ -1,4 +1,4 @@
-"""ExportFunction: EventBridge Scheduler → one import file of the staged invoices in S3, then status write-back."""
+"""ExportFunction: EventBridge Scheduler → one import file of the staged invoices in S3, then write-back."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from invoice_relay.pipeline.export import run_export
 from invoice_relay.pipeline.scheduled import ScheduledRun, publish_run_metrics
 from invoice_relay.pipeline.services import services

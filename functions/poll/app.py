@@ -1,4 +1,4 @@
-"""PollFunction: EventBridge Scheduler → list a connector's ready invoices and stage each one, exactly once."""
+"""PollFunction: EventBridge Scheduler → list a connector's ready invoices, stage each one exactly once."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from invoice_relay.pipeline.poll import run_poll
 from invoice_relay.pipeline.scheduled import ScheduledRun, publish_run_metrics
 from invoice_relay.pipeline.services import services

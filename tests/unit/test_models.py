@@ -49,9 +49,9 @@ def test_totals_and_taxes_are_computed_from_lines():
 def test_given_totals_must_match_lines():
     with pytest.raises(ValidationError, match=r"totals do not match lines: total 110.00 != computed 109.32"):
         _doc(totals={"subtotal": "104.97", "tax_total": "4.35", "total": "110.00"})
-    assert _doc(totals={"subtotal": "104.97", "tax_total": "4.35", "total": "109.32"}).totals.total == Decimal(
-        "109.32"
-    )
+    assert _doc(
+        totals={"subtotal": "104.97", "tax_total": "4.35", "total": "109.32"}
+    ).totals.total == Decimal("109.32")
 
 
 def test_line_net_must_match_quantity_times_price():
@@ -64,7 +64,7 @@ def test_tax_rounded_per_line_is_accepted_within_half_a_cent_per_line():
     # per line: 0.005 → 0.01 each = 0.03; per rate: 0.30 × 5% = 0.015 → 0.02. Both are legitimate.
     per_line = _doc(lines=lines, taxes=[{"rate": "5", "taxable_amount": "0.30", "amount": "0.03"}])
     assert per_line.totals.tax_total == Decimal("0.03")
-    with pytest.raises(ValidationError, match="tax Tax at 5%: amount 0.10"):
+    with pytest.raises(ValidationError, match=r"tax Tax at 5%: amount 0\.10"):
         _doc(lines=lines, taxes=[{"rate": "5", "taxable_amount": "0.30", "amount": "0.10"}])
 
 
@@ -83,8 +83,10 @@ def test_credit_note_zero_decimal_currency_and_due_date_from_terms():
 def test_due_date_before_issue_date_is_rejected_and_refs_are_replaced_per_system():
     with pytest.raises(ValidationError, match="before issue date"):
         _doc(due_date="2026-10-01")
-    doc = _doc().with_ref(ExternalRef(system="servicetrade", id="1")).with_ref(
-        ExternalRef(system="servicetrade", id="2", number="1042")
+    doc = (
+        _doc()
+        .with_ref(ExternalRef(system="servicetrade", id="1"))
+        .with_ref(ExternalRef(system="servicetrade", id="2", number="1042"))
     )
     assert doc.ref("servicetrade").id == "2" and len(doc.external_refs) == 1
     assert doc.ref("freshbooks") is None

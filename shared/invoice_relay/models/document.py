@@ -156,6 +156,7 @@ class Document(_Model):
                     raise ValueError(
                         f"totals do not match lines: {field} {given} != computed {getattr(computed, field)}"
                     )
+            self.totals = computed  # same values, quantized to the currency
         if self.due_date is None and self.payment_terms and self.payment_terms.due_offset_days is not None:
             self.due_date = self.issue_date + dt.timedelta(days=self.payment_terms.due_offset_days)
         if self.due_date is not None and self.due_date < self.issue_date:
@@ -198,7 +199,9 @@ class Document(_Model):
             exact = tax.taxable_amount * tax.rate / 100
             lines_at_rate = max(1, len(by_rate.get(tax.rate, [])))
             if abs(tax.amount - exact) > half_unit * lines_at_rate:
-                raise ValueError(f"tax {tax.name} at {tax.rate}%: amount {tax.amount} != {exact:.4f} expected")
+                raise ValueError(
+                    f"tax {tax.name} at {tax.rate}%: amount {tax.amount} != {exact:.4f} expected"
+                )
 
     def ref(self, system: str) -> ExternalRef | None:
         """This document's identity in `system`, if known."""

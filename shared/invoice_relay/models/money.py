@@ -36,7 +36,7 @@ def to_decimal(value: object) -> Decimal:
     """Convert a partner value (str, int, Decimal; floats via their shortest repr) to Decimal.
 
     JSON numbers from partner APIs arrive as floats when parsed naively; `str(float)` gives the shortest
-    round-tripping representation, so 19.99 stays 19.99 instead of 19.989999999999998436805981327779591083526611328125.
+    round-tripping representation, so 19.99 stays 19.99 instead of 19.98999999999999843680598....
     """
     if isinstance(value, Decimal):
         return value

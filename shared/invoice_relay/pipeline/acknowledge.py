@@ -64,10 +64,19 @@ def acknowledge_pending(
             services.documents.transition(record, final)
             if state is DocumentState.EXPORTED:
                 counts["written_back_processed"] += 1
-                run.event("info", f"{label} written back as processed", source_id=record.source_id,
-                          number=record.number, export_file=record.export_file)
+                run.event(
+                    "info",
+                    f"{label} written back as processed",
+                    source_id=record.source_id,
+                    number=record.number,
+                    export_file=record.export_file,
+                )
             else:
                 counts["written_back_failed"] += 1
-                run.event("info", f"{label} written back as failed with a private comment: {record.reason}",
-                          source_id=record.source_id, number=record.number)
+                run.event(
+                    "info",
+                    f"{label} written back as failed with a private comment: {record.reason}",
+                    source_id=record.source_id,
+                    number=record.number,
+                )
     return counts

@@ -34,7 +34,9 @@ def run_export(connector_id: str, services: Services, run_date: dt.date | None =
     """One export run of one connector (flat-file target)."""
     config = services.connectors.get(connector_id)
     if not config.active:
-        return RunSummary(connector_id=connector_id, kind="export", status="skipped", message="connector is paused")
+        return RunSummary(
+            connector_id=connector_id, kind="export", status="skipped", message="connector is paused"
+        )
     try:
         with services.leases.hold(connector_id, "export", LEASE_SECONDS):
             run = RunLog(services.table, connector_id, "export", ttl_days=services.settings.run_log_ttl_days)
@@ -53,22 +55,31 @@ def _export(config: ConnectorConfig, services: Services, run: RunLog, run_date: 
 
     staged = services.documents.by_state(cid, DocumentState.STAGED)[: config.target.max_documents_per_file]
     prefix = f"exports/{cid}/{run_date:%Y/%m/%d}/{run.run_id}/"
-    claimed = [r for r in staged if services.documents.transition(r, DocumentState.CLAIMED, run_id=run.run_id,
-                                                                  export_file=prefix)]  # fmt: skip
+    claimed = [
+        r
+        for r in staged
+        if services.documents.transition(r, DocumentState.CLAIMED, run_id=run.run_id, export_file=prefix)
+    ]
     if claimed:
         documents = [Document.model_validate_json(r.document_json or "") for r in claimed]
         import_file = render_import_file(
-            template, documents, connector_id=cid, run_id=run.run_id, run_date=run_date,
+            template,
+            documents,
+            connector_id=cid,
+            run_id=run.run_id,
+            run_date=run_date,
             field_maps=config.target.field_maps or None,
-        )  # fmt: skip
+        )
         in_file = _reject_unrendered(claimed, import_file, services, run, failures)
         counts["rejected"] += len(claimed) - len(in_file)
         if in_file:
             export_key = prefix + import_file.file_name
             digest = services.bucket.put_export(
-                export_key, import_file.content, import_file.content_type,
+                export_key,
+                import_file.content,
+                import_file.content_type,
                 {"connector": cid, "run-id": run.run_id, "documents": str(len(in_file))},
-            )  # fmt: skip
+            )
             for record in in_file:
                 services.documents.transition(record, DocumentState.EXPORTED, export_file=export_key)
             counts["exported"] += len(in_file)
@@ -76,9 +87,12 @@ def _export(config: ConnectorConfig, services: Services, run: RunLog, run_date: 
             run.event(
                 "info",
                 f"import file stored: s3://{services.bucket.bucket}/{export_key} ({len(in_file)} invoices)",
-                export_file=export_key, sha256=digest, bytes=len(import_file.content), download_link=link,
+                export_file=export_key,
+                sha256=digest,
+                bytes=len(import_file.content),
+                download_link=link,
                 invoices=[r.number for r in in_file],
-            )  # fmt: skip
+            )
     else:
         run.event("info", "nothing staged for export")
 
@@ -124,8 +138,12 @@ def _reject_unrendered(
             continue
         services.documents.transition(record, DocumentState.REJECTED, reason=reason)
         failures.append(DocumentFailure(source_id=record.source_id, number=record.number, reason=reason))
-        run.event("warn", f"invoice {record.number} left out of the import file: {reason}",
-                  source_id=record.source_id, number=record.number)  # fmt: skip
+        run.event(
+            "warn",
+            f"invoice {record.number} left out of the import file: {reason}",
+            source_id=record.source_id,
+            number=record.number,
+        )
     return in_file
 
 
@@ -138,11 +156,20 @@ def _recover_claims(connector_id: str, services: Services, run: RunLog) -> Count
         if stored:
             services.documents.transition(record, DocumentState.EXPORTED, export_file=stored[0])
             counts["recovered_exported"] += 1
-            run.event("info", f"invoice {record.number} is in the file of interrupted run {record.run_id}:"
-                      f" {stored[0]}", source_id=record.source_id, number=record.number)  # fmt: skip
+            run.event(
+                "info",
+                f"invoice {record.number} is in the file of interrupted run {record.run_id}: {stored[0]}",
+                source_id=record.source_id,
+                number=record.number,
+            )
         else:
             services.documents.transition(record, DocumentState.STAGED, expect=DocumentState.CLAIMED)
             counts["recovered_restaged"] += 1
-            run.event("info", f"invoice {record.number} returned to the queue: run {record.run_id} stopped"
-                      " before storing its file", source_id=record.source_id, number=record.number)  # fmt: skip
+            run.event(
+                "info",
+                f"invoice {record.number} returned to the queue: run {record.run_id} stopped"
+                " before storing its file",
+                source_id=record.source_id,
+                number=record.number,
+            )
     return counts

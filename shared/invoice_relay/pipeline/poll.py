@@ -32,7 +32,9 @@ def run_poll(connector_id: str, services: Services) -> RunSummary:
     retries; the checkpoint makes the retry resume where this run stopped)."""
     config = services.connectors.get(connector_id)
     if not config.active:
-        return RunSummary(connector_id=connector_id, kind="poll", status="skipped", message="connector is paused")
+        return RunSummary(
+            connector_id=connector_id, kind="poll", status="skipped", message="connector is paused"
+        )
     try:
         with services.leases.hold(connector_id, "poll", LEASE_SECONDS):
             run = RunLog(services.table, connector_id, "poll", ttl_days=services.settings.run_log_ttl_days)
@@ -56,9 +58,14 @@ def _poll(connector_id: str, services: Services, source: Source, run: RunLog) ->
             services.cursors.save(
                 connector_id,
                 CURSOR,
-                {"in_progress": page.next_page is not None, "next_page": page.next_page or 1,
-                 "run_id": run.run_id, "total_pages": page.total_pages, "saved_at": iso(utc_now())},
-            )  # fmt: skip
+                {
+                    "in_progress": page.next_page is not None,
+                    "next_page": page.next_page or 1,
+                    "run_id": run.run_id,
+                    "total_pages": page.total_pages,
+                    "saved_at": iso(utc_now()),
+                },
+            )
         counts.update(acknowledge_pending(services, connector_id, source, run, (DocumentState.REJECTED,)))
     except TransientError as exc:
         run.finish("failed", {**counts, "error": exc.reason})
@@ -74,7 +81,9 @@ def _poll(connector_id: str, services: Services, source: Source, run: RunLog) ->
         status=status,
         counts=dict(counts),
         failures=failures,
-        message=f"{counts['staged']} staged, {counts['rejected']} rejected, {counts['unchanged']} already known",
+        message=(
+            f"{counts['staged']} staged, {counts['rejected']} rejected, {counts['unchanged']} already known"
+        ),
     )
 
 
@@ -93,15 +102,29 @@ def _hand_on(
         document, raw = source.fetch(ref)
     except MappingError as exc:
         raw = getattr(exc, "raw", None)
-        raw_key = services.bucket.put_raw(connector_id, source.system, ref.id, ref.version, raw) if raw else None
+        raw_key = (
+            services.bucket.put_raw(connector_id, source.system, ref.id, ref.version, raw) if raw else None
+        )
         result = services.documents.stage(
-            connector_id, ref.id, ref.version, state=DocumentState.REJECTED, run_id=run.run_id,
-            number=ref.number, document_json=None, raw_key=raw_key, reason=exc.reason,
-        )  # fmt: skip
+            connector_id,
+            ref.id,
+            ref.version,
+            state=DocumentState.REJECTED,
+            run_id=run.run_id,
+            number=ref.number,
+            document_json=None,
+            raw_key=raw_key,
+            reason=exc.reason,
+        )
         if result is StageResult.NEW:
             failures.append(DocumentFailure(source_id=ref.id, number=ref.number, reason=exc.reason))
-            run.event("warn", f"invoice {ref.number or ref.id} rejected: {exc.reason}", source_id=ref.id,
-                      number=ref.number, raw_key=raw_key)
+            run.event(
+                "warn",
+                f"invoice {ref.number or ref.id} rejected: {exc.reason}",
+                source_id=ref.id,
+                number=ref.number,
+                raw_key=raw_key,
+            )
             return "rejected"
         return "unchanged"
     current = source.current_ref(raw)
@@ -109,9 +132,15 @@ def _hand_on(
         return "no_longer_ready"  # written back meanwhile (e.g. by a concurrent export)
     raw_key = services.bucket.put_raw(connector_id, source.system, current.id, current.version, raw)
     result = services.documents.stage(
-        connector_id, current.id, current.version, state=DocumentState.STAGED, run_id=run.run_id,
-        number=document.number, document_json=document.model_dump_json(), raw_key=raw_key,
-    )  # fmt: skip
+        connector_id,
+        current.id,
+        current.version,
+        state=DocumentState.STAGED,
+        run_id=run.run_id,
+        number=document.number,
+        document_json=document.model_dump_json(),
+        raw_key=raw_key,
+    )
     if result is not StageResult.NEW:
         return "unchanged" if result is StageResult.UNCHANGED else "in_flight"
     services.xrefs.put(connector_id, f"{source.system}-number", document.number, {"source_id": current.id})

@@ -60,4 +60,8 @@ class DocumentBucket:
 
     def keys(self, prefix: str) -> list[str]:
         paginator = self._s3.get_paginator("list_objects_v2")
-        return [o["Key"] for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix) for o in page.get("Contents", [])]
+        return [
+            o["Key"]
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix)
+            for o in page.get("Contents", [])
+        ]

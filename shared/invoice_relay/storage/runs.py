@@ -131,7 +131,8 @@ class RunHistory:
 
     def recent_runs(self, connector_id: str, limit: int = 20) -> list[dict[str, Any]]:
         page = self._table.query(
-            KeyConditionExpression=Key("PK").eq(keys.connector_pk(connector_id)) & Key("SK").begins_with("RUN#"),
+            KeyConditionExpression=Key("PK").eq(keys.connector_pk(connector_id))
+            & Key("SK").begins_with("RUN#"),
             ScanIndexForward=False,
             Limit=limit,
         )

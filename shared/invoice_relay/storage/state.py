@@ -99,7 +99,12 @@ class Leases:
         key = {"PK": keys.connector_pk(connector_id), "SK": keys.lease_sk(name)}
         try:
             self._table.put_item(
-                Item={**key, "owner": owner, "lease_until": now + seconds, "expires_at": now + seconds + 86400},
+                Item={
+                    **key,
+                    "owner": owner,
+                    "lease_until": now + seconds,
+                    "expires_at": now + seconds + 86400,
+                },
                 ConditionExpression=Attr("PK").not_exists() | Attr("lease_until").lt(now),
             )
         except ClientError as exc:
@@ -133,7 +138,10 @@ class DocumentState(StrEnum):
 
 
 TERMINAL_STATES = {DocumentState.DONE, DocumentState.FAILED}
-ACKNOWLEDGE_PENDING = {DocumentState.EXPORTED: DocumentState.DONE, DocumentState.REJECTED: DocumentState.FAILED}
+ACKNOWLEDGE_PENDING = {
+    DocumentState.EXPORTED: DocumentState.DONE,
+    DocumentState.REJECTED: DocumentState.FAILED,
+}
 
 
 @dataclass
@@ -255,10 +263,14 @@ class DocumentStates:
             return StageResult.IN_FLIGHT
         return StageResult.NEW
 
-    def by_state(self, connector_id: str, state: DocumentState, limit: int | None = None) -> list[DocumentRecord]:
+    def by_state(
+        self, connector_id: str, state: DocumentState, limit: int | None = None
+    ) -> list[DocumentRecord]:
         kwargs: dict[str, Any] = {
             "IndexName": "GSI1",
-            "KeyConditionExpression": Key("GSI1PK").eq(keys.document_state_index_pk(connector_id, state.value)),
+            "KeyConditionExpression": Key("GSI1PK").eq(
+                keys.document_state_index_pk(connector_id, state.value)
+            ),
         }
         items = query_all(self._table, **kwargs)
         records = [DocumentRecord.from_item(i) for i in items]
