@@ -5,6 +5,9 @@ invoice's outcome is written back — through the real handlers, on the embedded
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
 import sys
 from collections import Counter
 from pathlib import Path
@@ -13,7 +16,8 @@ from local.runner import LOG_DIR
 from local.stack import DEMO_CONNECTOR_ID, LocalStack
 
 REPO = Path(__file__).resolve().parent.parent
-OUT = REPO / "out"
+OUT = Path(os.environ.get("INVOICE_RELAY_DEMO_OUT", REPO / "out"))
+SIMILAR_EVENTS_SHOWN = 3
 
 
 def _event(name: str) -> dict:
@@ -24,8 +28,17 @@ def _print_run_log(stack: LocalStack, run_id: str) -> None:
     from invoice_relay.storage.runs import RunHistory
     from invoice_relay.storage.table import state_table
 
-    for event in RunHistory(state_table(stack.table_name)).run_events(run_id):
-        print(f"  {event.at[11:23]} {event.level.upper():<5} {event.message}")
+    # Runs over many invoices repeat the same line: show a few of each kind, then how many more.
+    events = RunHistory(state_table(stack.table_name)).run_events(run_id)
+    seen: Counter[str] = Counter()
+    for event in events:
+        kind = re.sub(r"\d+", "#", event.message.split(":")[0])
+        seen[kind] += 1
+        if event.level != "info" or seen[kind] <= SIMILAR_EVENTS_SHOWN:
+            print(f"  {event.at[11:23]} {event.level.upper():<5} {event.message}")
+    for kind, count in seen.items():
+        if count > SIMILAR_EVENTS_SHOWN:
+            print(f"  … and {count - SIMILAR_EVENTS_SHOWN} more like '{kind}'")
 
 
 def main() -> int:
@@ -65,11 +78,12 @@ def main() -> int:
         if export.get("export_file"):
             from invoice_relay.storage.objects import DocumentBucket
 
-            OUT.mkdir(exist_ok=True)
+            shutil.rmtree(OUT, ignore_errors=True)  # ./out/ holds the latest demo's file only
+            OUT.mkdir(parents=True)
             local_copy = OUT / Path(export["export_file"]).name
             local_copy.write_bytes(DocumentBucket(stack.bucket_name).get(export["export_file"]))
             print(f"\nimport file       s3://{stack.bucket_name}/{export['export_file']}")
-            print(f"local copy        {local_copy.relative_to(REPO)}")
+            print(f"local copy        {local_copy}")
             print(f"download link     {export['download_link'][:110]}…")
 
         print("\nrun log (poll):")

@@ -11,6 +11,7 @@ Structured logs of every invocation are kept under .local/logs/ for `make logs`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import importlib.util
 import io
@@ -29,6 +30,10 @@ REPO = Path(__file__).resolve().parent.parent
 LAYER = REPO / "shared"
 LOG_DIR = REPO / ".local" / "logs"
 SERVICE_LOGGER = "invoice-relay"  # POWERTOOLS_SERVICE_NAME in template.yaml
+
+# The layer's modules are importable at the root, as from /opt/python on Lambda.
+if str(LAYER) not in sys.path:
+    sys.path.insert(0, str(LAYER))
 
 
 @dataclass
@@ -137,7 +142,10 @@ def invoke(
     with log_path.open("w") as log_file:
         _sink.file, _sink.echo = log_file, echo_logs
         try:
-            return fn(event, context)
+            # Powertools Metrics prints its EMF lines to stdout, which Lambda sends to CloudWatch: here
+            # they go to the same log file as the structured logs.
+            with contextlib.redirect_stdout(_sink):
+                return fn(event, context)
         finally:
             _sink.file, _sink.echo = None, False
 
@@ -155,6 +163,10 @@ def print_logs(last: int = 3, out: Any = sys.stdout) -> int:
                 record = json.loads(line)
             except json.JSONDecodeError:
                 print(f"   {line}", file=out)
+                continue
+            if "_aws" in record:  # an EMF metrics line
+                names = [m["Name"] for d in record["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]]
+                print("   metrics " + " ".join(f"{n}={record[n][0]:g}" for n in names), file=out)
                 continue
             keys = " ".join(
                 f"{k}={record[k]}"

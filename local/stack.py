@@ -42,6 +42,10 @@ class LocalStack:
         os.environ.update(self.aws.env())
         self.template = load_template()
         self.physical = self.aws.create_resources(self.template)
+        # Environment shared by every function (service name, log level...), set before any layer module
+        # is imported, as Lambda does: Powertools reads it at import time.
+        any_function = next(iter(functions(self.template)))
+        os.environ.update(self.environment(any_function))
         self.servicetrade.start()
         runner.reset_layer_caches()
         if self.seed_demo:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +12,8 @@ from local import demo
 pytestmark = pytest.mark.e2e
 
 
-def test_demo_moves_invoices_into_an_import_file_and_writes_every_outcome_back(capsys):
+def test_demo_moves_invoices_into_an_import_file_and_writes_every_outcome_back(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(demo, "OUT", tmp_path / "out")
     assert demo.main() == 0
     out = capsys.readouterr().out
 
@@ -25,6 +27,8 @@ def test_demo_moves_invoices_into_an_import_file_and_writes_every_outcome_back(c
     assert "no mapping for 'ZZ'" in out
 
     local_copy = re.search(r"local copy\s+(\S+)", out).group(1)
-    content = (demo.REPO / local_copy).read_bytes()
-    assert content  # the import file was copied out of the embedded S3
+    content = Path(local_copy).read_text(encoding="cp1252").splitlines()
+    headers = [row for row in content if row.startswith("H;")]
+    assert len(headers) == processed  # one header record per exported invoice
+    assert all(row.startswith(("H;", "D;")) for row in content)
     assert "second cycle" in out and "0 staged" in out and "0 exported" in out
