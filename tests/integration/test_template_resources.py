@@ -156,6 +156,8 @@ def test_queue_visibility_timeout_covers_six_function_timeouts(template: dict[st
         for properties in queues.values()
         if "RedrivePolicy" in properties
     }
+    # ... and so is a schedule's dead-letter queue (named so: it is nobody's redrive target).
+    dead_letter_queues |= {lid for lid in queues if lid.endswith("DeadLetterQueue")}
     consumed_queues = {lid: properties for lid, properties in queues.items() if lid not in dead_letter_queues}
     longest_function_timeout = max(
         [template["Globals"]["Function"]["Timeout"]] + [spec.timeout for spec in functions(template).values()]
