@@ -21,28 +21,22 @@ from ..errors import TransientError
 from ..flatfile import ImportFile, load_template, render_import_file
 from ..models import Document
 from ..storage.runs import RunLog
-from ..storage.state import DocumentRecord, DocumentState, LeaseHeld
+from ..storage.state import DocumentRecord, DocumentState
 from ..storage.table import utc_now
 from .acknowledge import acknowledge_pending
+from .exclusive import run_exclusively
 from .services import Services
 from .summary import DocumentFailure, RunSummary
-
-LEASE_SECONDS = 900
 
 
 def run_export(connector_id: str, services: Services, run_date: dt.date | None = None) -> RunSummary:
     """One export run of one connector (flat-file target)."""
-    config = services.connectors.get(connector_id)
-    if not config.active:
-        return RunSummary(
-            connector_id=connector_id, kind="export", status="skipped", message="connector is paused"
-        )
-    try:
-        with services.leases.hold(connector_id, "export", LEASE_SECONDS):
-            run = RunLog(services.table, connector_id, "export", ttl_days=services.settings.run_log_ttl_days)
-            return _export(config, services, run, run_date or utc_now().date())
-    except LeaseHeld as exc:
-        return RunSummary(connector_id=connector_id, kind="export", status="skipped", message=exc.reason)
+    return run_exclusively(
+        connector_id,
+        "export",
+        services,
+        lambda config, run: _export(config, services, run, run_date or utc_now().date()),
+    )
 
 
 def _export(config: ConnectorConfig, services: Services, run: RunLog, run_date: dt.date) -> RunSummary:

@@ -17,30 +17,25 @@ from collections import Counter
 from ..connectors.base import Source, SourceRef
 from ..errors import MappingError, TransientError
 from ..storage.runs import RunLog
-from ..storage.state import DocumentState, LeaseHeld, StageResult
+from ..storage.state import DocumentState, StageResult
 from ..storage.table import iso, utc_now
 from .acknowledge import acknowledge_pending
+from .exclusive import run_exclusively
 from .services import Services
 from .summary import DocumentFailure, RunSummary
 
 CURSOR = "poll"
-LEASE_SECONDS = 900  # longer than the function timeout: a live run never loses its lease
 
 
 def run_poll(connector_id: str, services: Services) -> RunSummary:
     """One poll of one connector. Raises TransientError when the source fails mid-run (the schedule
     retries; the checkpoint makes the retry resume where this run stopped)."""
-    config = services.connectors.get(connector_id)
-    if not config.active:
-        return RunSummary(
-            connector_id=connector_id, kind="poll", status="skipped", message="connector is paused"
-        )
-    try:
-        with services.leases.hold(connector_id, "poll", LEASE_SECONDS):
-            run = RunLog(services.table, connector_id, "poll", ttl_days=services.settings.run_log_ttl_days)
-            return _poll(config.connector_id, services, services.source_for(config), run)
-    except LeaseHeld as exc:
-        return RunSummary(connector_id=connector_id, kind="poll", status="skipped", message=exc.reason)
+    return run_exclusively(
+        connector_id,
+        "poll",
+        services,
+        lambda config, run: _poll(config.connector_id, services, services.source_for(config), run),
+    )
 
 
 def _poll(connector_id: str, services: Services, source: Source, run: RunLog) -> RunSummary:
