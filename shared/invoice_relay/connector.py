@@ -7,7 +7,7 @@ the secret's *name*.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,13 +17,32 @@ class ConnectorStatus(StrEnum):
     PAUSED = "paused"
 
 
-class SourceConfig(BaseModel):
+class ServiceTradeSourceConfig(BaseModel):
+    """Field-service invoices, polled (flow 1)."""
+
     model_config = ConfigDict(extra="forbid")
 
     system: Literal["servicetrade"]
     base_url: str = Field(default="https://api.servicetrade.com", pattern=r"^https?://")
     credentials_secret: str = Field(min_length=1, description="Secrets Manager name, never the secret")
     page_size: int = Field(default=100, ge=1, le=500)
+
+
+class ShopSourceConfig(BaseModel):
+    """An eCommerce shop that sends webhooks (flow 3). Its signing follows Standard Webhooks."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    system: Literal["shop"]
+    base_url: str = Field(pattern=r"^https?://", description="the shop's REST API")
+    credentials_secret: str = Field(min_length=1, description='Secrets Manager name of {"api_key": ...}')
+    webhook_secret: str = Field(
+        min_length=1,
+        description='Secrets Manager name of {"secrets": ["whsec_...", ...]} (several during rotation)',
+    )
+
+
+SourceConfig = Annotated[ServiceTradeSourceConfig | ShopSourceConfig, Field(discriminator="system")]
 
 
 class FlatFileTargetConfig(BaseModel):
@@ -39,6 +58,32 @@ class FlatFileTargetConfig(BaseModel):
     max_documents_per_file: int = Field(default=5000, ge=1)
 
 
+class FreshBooksTargetConfig(BaseModel):
+    """FreshBooks accounting (flow 3): clients, invoices, items and payments over OAuth 2.0."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    system: Literal["freshbooks"]
+    api_url: str = Field(default="https://api.freshbooks.com", pattern=r"^https?://")
+    auth_url: str = Field(default="https://auth.freshbooks.com", pattern=r"^https?://")
+    account_id: str = Field(min_length=1, description="FreshBooks accounting account id")
+    oauth_app_secret: str = Field(
+        min_length=1, description='Secrets Manager name of {"client_id", "client_secret", "redirect_uri"}'
+    )
+    token_secret: str = Field(min_length=1, description="Secrets Manager name where the OAuth tokens live")
+    callback_verifier_secret: str | None = Field(
+        default=None, description="Secrets Manager name of the FreshBooks callback verifier (webhooks back)"
+    )
+    due_offset_days: int = Field(default=30, ge=0, le=365, description="payment terms: days until due")
+    create_unknown_items: bool = Field(
+        default=False, description="create a FreshBooks item for an unknown SKU instead of failing the order"
+    )
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+
+
+TargetConfig = Annotated[FlatFileTargetConfig | FreshBooksTargetConfig, Field(discriminator="system")]
+
+
 class ConnectorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -46,7 +91,7 @@ class ConnectorConfig(BaseModel):
     name: str = Field(min_length=1)
     status: ConnectorStatus = ConnectorStatus.ACTIVE
     source: SourceConfig
-    target: FlatFileTargetConfig
+    target: TargetConfig
     poll_schedule: str = "rate(15 minutes)"
     export_schedule: str = "cron(0 18 * * ? *)"
 

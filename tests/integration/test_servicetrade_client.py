@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 import requests
 
-from invoice_relay.connector import SourceConfig
+from invoice_relay.connector import ServiceTradeSourceConfig
 from invoice_relay.connectors.base import Outcome
 from invoice_relay.connectors.servicetrade import (
     ServiceTradeClient,
@@ -312,7 +312,7 @@ def test_source_polls_fetches_and_acknowledges(sandbox, source):
 
 
 def test_source_from_connector_config(sandbox):
-    config = SourceConfig(
+    config = ServiceTradeSourceConfig(
         system="servicetrade", base_url=sandbox.base_url, credentials_secret="s", page_size=25
     )
     st = ServiceTradeSource.from_config(config, {"username": sandbox.username, "password": sandbox.password})

@@ -72,7 +72,7 @@ from ..models import (
 from .base import Outcome, SourcePage, SourceRef
 
 if TYPE_CHECKING:
-    from ..connector import SourceConfig
+    from ..connector import ServiceTradeSourceConfig
 
 log = logging.getLogger(__name__)
 
@@ -552,7 +552,7 @@ class ServiceTradeSource:
         )
 
     @classmethod
-    def from_config(cls, config: SourceConfig, credentials: dict[str, Any]) -> ServiceTradeSource:
+    def from_config(cls, config: ServiceTradeSourceConfig, credentials: dict[str, Any]) -> ServiceTradeSource:
         """A source for a connector's `SourceConfig` (base_url, page_size) and its credentials secret
         (`{"username", "password"}`). ConfigurationError names missing fields, never their values."""
         try:

@@ -16,8 +16,8 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 
-from ..connector import ConnectorConfig
-from ..errors import TransientError
+from ..connector import ConnectorConfig, FlatFileTargetConfig
+from ..errors import ConfigurationError, TransientError
 from ..flatfile import ImportFile, load_template, render_import_file
 from ..models import Document
 from ..storage.runs import RunLog
@@ -41,6 +41,8 @@ def run_export(connector_id: str, services: Services, run_date: dt.date | None =
 
 def _export(config: ConnectorConfig, services: Services, run: RunLog, run_date: dt.date) -> RunSummary:
     cid = config.connector_id
+    if not isinstance(config.target, FlatFileTargetConfig):
+        raise ConfigurationError(f"connector '{cid}' does not export files (target: {config.target.system})")
     template = load_template(config.target.template)
     run.start(template=template.name, run_date=run_date.isoformat())
     counts: Counter[str] = Counter(_recover_claims(cid, services, run))
