@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from ..connector import ConnectorConfig
 from ..connectors.base import Source, SourceRef
 from ..errors import MappingError, TransientError
 from ..storage.runs import RunLog
@@ -21,10 +22,13 @@ from ..storage.state import DocumentState, StageResult
 from ..storage.table import iso, utc_now
 from .acknowledge import acknowledge_pending
 from .exclusive import run_exclusively
+from .queue import enqueue
 from .services import Services
 from .summary import DocumentFailure, RunSummary
+from .work import WorkItem
 
 CURSOR = "poll"
+API_TARGETS = {"freshbooks"}
 
 
 def run_poll(connector_id: str, services: Services) -> RunSummary:
@@ -34,11 +38,13 @@ def run_poll(connector_id: str, services: Services) -> RunSummary:
         connector_id,
         "poll",
         services,
-        lambda config, run: _poll(config.connector_id, services, services.source_for(config), run),
+        lambda config, run: _poll(config, services, services.source_for(config), run),
     )
 
 
-def _poll(connector_id: str, services: Services, source: Source, run: RunLog) -> RunSummary:
+def _poll(config: ConnectorConfig, services: Services, source: Source, run: RunLog) -> RunSummary:
+    connector_id = config.connector_id
+    hand_on = _enqueue_for_delivery if config.target.system in API_TARGETS else _stage_for_export
     cursor = services.cursors.get(connector_id, CURSOR)
     start_page = int(cursor.get("next_page", 1)) if cursor.get("in_progress") else 1
     run.start(source=source.system, start_page=start_page, resumed_from=cursor.get("run_id"))
@@ -47,7 +53,10 @@ def _poll(connector_id: str, services: Services, source: Source, run: RunLog) ->
     try:
         for page in source.poll(start_page):
             for ref in page.refs:
-                result = _hand_on(connector_id, services, source, run, ref, failures)
+                if services.documents.seen(connector_id, ref.id, ref.version) is not None:
+                    result = "unchanged"
+                else:
+                    result = hand_on(connector_id, services, source, run, ref, failures)
                 counts[result] += 1
             counts["pages"] += 1
             services.cursors.save(
@@ -77,12 +86,14 @@ def _poll(connector_id: str, services: Services, source: Source, run: RunLog) ->
         counts=dict(counts),
         failures=failures,
         message=(
-            f"{counts['staged']} staged, {counts['rejected']} rejected, {counts['unchanged']} already known"
+            f"{counts['staged']} staged, "
+            + (f"{counts['queued']} queued for delivery, " if counts["queued"] else "")
+            + f"{counts['rejected']} rejected, {counts['unchanged']} already known"
         ),
     )
 
 
-def _hand_on(
+def _enqueue_for_delivery(
     connector_id: str,
     services: Services,
     source: Source,
@@ -90,9 +101,49 @@ def _hand_on(
     ref: SourceRef,
     failures: list[DocumentFailure],
 ) -> str:
-    """Stage one listed document (or record why not). Returns the count key for the run summary."""
-    if services.documents.seen(connector_id, ref.id, ref.version) is not None:
+    """API targets: put the document on the delivery queue, then record it as queued.
+
+    Sent before it is recorded: a crash in between re-sends it on the next poll, and the delivery's
+    idempotency key (connector, source id, version) makes the second message a no-op — never a loss.
+    """
+    item = WorkItem(
+        connector_id=connector_id,
+        source_system=source.system,
+        event_type="invoice.ready",
+        source_id=ref.id,
+        version=ref.version,
+        payload={"number": ref.number},
+        received_at=iso(utc_now()),
+    )
+    enqueue(services.settings.delivery_queue_url, item)
+    result = services.documents.stage(
+        connector_id,
+        ref.id,
+        ref.version,
+        state=DocumentState.QUEUED,
+        run_id=run.run_id,
+        number=ref.number,
+        document_json=None,
+        raw_key=None,
+    )
+    if result is not StageResult.NEW:
         return "unchanged"
+    run.event(
+        "info", f"invoice {ref.number or ref.id} queued for delivery", source_id=ref.id, number=ref.number
+    )
+    return "queued"
+
+
+def _stage_for_export(
+    connector_id: str,
+    services: Services,
+    source: Source,
+    run: RunLog,
+    ref: SourceRef,
+    failures: list[DocumentFailure],
+) -> str:
+    """Flat-file targets: stage one listed document for the next export (or record why not).
+    Returns the count key for the run summary."""
     try:
         document, raw = source.fetch(ref)
     except MappingError as exc:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from ..connector import ConnectorConfig
 from ..connectors.base import Source
-from ..connectors.registry import open_source
+from ..connectors.registry import open_source, open_target
 from ..secrets import partner_credentials
 from ..settings import Settings, settings
 from ..storage.objects import DocumentBucket
@@ -29,6 +30,7 @@ class Services:
     bucket: DocumentBucket
     table: object
     source_for: Callable[[ConnectorConfig], Source]
+    target_for: Callable[[ConnectorConfig], Any]
 
     @classmethod
     def from_settings(cls, env: Settings) -> Services:
@@ -38,17 +40,20 @@ class Services:
             credentials = partner_credentials(config.source.credentials_secret, env.secret_cache_seconds)
             return open_source(config.source, credentials)
 
+        leases = Leases(table)
+
         return cls(
             settings=env,
             connectors=ConnectorStore(table),
             cursors=CursorStore(table),
-            leases=Leases(table),
+            leases=leases,
             documents=DocumentStates(table),
             xrefs=CrossReferences(table),
             history=RunHistory(table),
             bucket=DocumentBucket(env.bucket_name),
             table=table,
             source_for=source_for,
+            target_for=lambda config: open_target(config, leases),
         )
 
 

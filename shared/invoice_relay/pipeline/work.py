@@ -26,8 +26,4 @@ class WorkItem(BaseModel):
     raw_key: str | None = Field(default=None, description="S3 key of the archived raw body")
     payload: dict[str, Any] = Field(default_factory=dict, description="the event's data, parsed")
     received_at: str = Field(description="ISO timestamp when Invoice Relay received it")
-
-    @property
-    def idempotency_key(self) -> str:
-        """(connector, source id, version) plus the event type: one effect per key, ever."""
-        return f"{self.connector_id}#{self.source_system}#{self.event_type}#{self.source_id}#{self.version}"
+    attempt: int = Field(default=0, ge=0, description="times it was put back to wait (out-of-order events)")

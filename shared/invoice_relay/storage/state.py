@@ -127,8 +127,10 @@ class DocumentState(StrEnum):
     staged → claimed → exported → done            (rendered into an import file, written back `processed`)
     staged → rejected → failed                    (could not be mapped/rendered, written back `failed`)
     claimed → staged                              (an export run died before its file was stored)
+    queued → done | failed                        (API targets: handed to the delivery queue)
     """
 
+    QUEUED = "queued"
     STAGED = "staged"
     CLAIMED = "claimed"
     EXPORTED = "exported"
