@@ -35,28 +35,30 @@ def _sync(config: ConnectorConfig, services: Services, run: RunLog) -> RunSummar
     cursor = services.cursors.get(cid, CURSOR)
     since = dt.datetime.fromisoformat(cursor["updated_since"]) if cursor.get("updated_since") else None
     run.start(updated_since=cursor.get("updated_since"))
-    shop_adapter = services.source_for(config)
-    target = services.target_for(config)
-    counts: Counter[str] = Counter()
-    failures: list[DocumentFailure] = []
-    newest = since
-    for raw in shop_adapter.client.products(updated_since=since):
-        sku = str(raw.get("sku") or "?")
-        try:
-            product = shop.product_to_product(raw)
-            item_id, outcome = target.sync_product(product)
-        except (MappingError, PermanentError) as exc:
-            counts["failed"] += 1
-            failures.append(DocumentFailure(source_id=sku, number=sku, reason=exc.reason))
-            run.event("warn", f"product {sku} not synced: {exc.reason}", source_id=sku)
-            continue
-        counts[outcome] += 1
-        if outcome != "unchanged":
-            run.event("info", f"product {sku} {outcome} as FreshBooks item {item_id}", source_id=sku)
-        updated = dt.datetime.fromisoformat(str(raw.get("updatedAt")).replace("Z", "+00:00"))
-        newest = max(newest, updated) if newest else updated
-    if newest is not None:
-        services.cursors.save(cid, CURSOR, {"updated_since": newest.isoformat(), "saved_at": iso(utc_now())})
+    with services.source_for(config) as shop_adapter:
+        target = services.target_for(config)
+        counts: Counter[str] = Counter()
+        failures: list[DocumentFailure] = []
+        newest = since
+        for raw in shop_adapter.client.products(updated_since=since):
+            sku = str(raw.get("sku") or "?")
+            try:
+                product = shop.product_to_product(raw)
+                item_id, outcome = target.sync_product(product)
+            except (MappingError, PermanentError) as exc:
+                counts["failed"] += 1
+                failures.append(DocumentFailure(source_id=sku, number=sku, reason=exc.reason))
+                run.event("warn", f"product {sku} not synced: {exc.reason}", source_id=sku)
+                continue
+            counts[outcome] += 1
+            if outcome != "unchanged":
+                run.event("info", f"product {sku} {outcome} as FreshBooks item {item_id}", source_id=sku)
+            updated = dt.datetime.fromisoformat(str(raw.get("updatedAt")).replace("Z", "+00:00"))
+            newest = max(newest, updated) if newest else updated
+        if newest is not None:
+            services.cursors.save(
+                cid, CURSOR, {"updated_since": newest.isoformat(), "saved_at": iso(utc_now())}
+            )
     run.finish("succeeded", dict(counts))
     return RunSummary(
         connector_id=cid,

@@ -135,7 +135,7 @@ class Delivery:
         from ..connectors import shop
 
         payment = shop.payment_to_payment(self.item.payload, None)
-        order_id = str(self.item.payload.get("orderId") or "")
+        order_id = shop.payment_order_id(self.item.payload)
         linked = self.services.xrefs.get(self.cid, "shop-order", order_id)
         if not linked:
             raise DependencyNotDelivered(f"payment {self.item.source_id} arrived before order {order_id}")
@@ -155,12 +155,12 @@ class Delivery:
             return DeliveryResult(
                 "ignored", f"FreshBooks invoice {self.item.source_id} did not come from the shop"
             )
-        shop_adapter = self.services.source_for(self.config)
-        shop_adapter.client.mark_order_paid(
-            linked["order_id"],
-            paid_at=self.item.received_at,
-            reference=f"freshbooks-invoice-{self.item.source_id}",
-        )
+        with self.services.source_for(self.config) as shop_adapter:
+            shop_adapter.client.mark_order_paid(
+                linked["order_id"],
+                paid_at=self.item.received_at,
+                reference=f"freshbooks-invoice-{self.item.source_id}",
+            )
         self.log(
             "info", f"shop order {linked['order_id']} marked paid (FreshBooks invoice {self.item.source_id})"
         )
