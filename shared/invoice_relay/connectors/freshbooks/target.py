@@ -1,0 +1,217 @@
+"""`FreshBooksTarget`: what the delivery pipeline asks of FreshBooks, each call safe to repeat.
+
+- `ensure_client`: find the client by email, else create it; losing a duplicate-email race ends with
+  the client that won, never an error.
+- `deliver_invoice`: an invoice already created with this marker (by a run that died before recording
+  it) is returned instead of creating a second one; unknown SKUs fail fast, before anything is created,
+  unless the connector creates unknown items.
+- `record_payment`: once per transaction id and invoice.
+- `sync_product`: an item per SKU, created, updated or left alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from ...errors import AuthenticationError, MappingError, PermanentError
+from ...models import Customer, Document, Payment, Product
+from .client import FreshBooksClient
+from .mapping import (
+    check_deliverable,
+    client_fields,
+    client_id_of,
+    invoice_id_of,
+    invoice_number_of,
+    invoice_payload,
+    invoice_total_of,
+    item_changes,
+    item_fields,
+    item_fields_for_line,
+    item_id_of,
+    payment_id_of,
+    payment_payload,
+)
+from .oauth import Clock, FreshBooksTokenManager, OAuthApp
+
+if TYPE_CHECKING:
+    from ...connector import FreshBooksTargetConfig
+    from ...storage.state import Leases
+
+log = logging.getLogger(__name__)
+
+PARTNER = "freshbooks"
+# A create refused with one of these may have lost a race with a concurrent create of the same client.
+_CONFLICT_STATUSES = frozenset({400, 409, 422})
+
+
+class FreshBooksTarget:
+    """FreshBooks as the target of flow 3 (orders → clients, invoices, payments; catalog → items)."""
+
+    system = PARTNER
+
+    def __init__(self, config: FreshBooksTargetConfig, client: FreshBooksClient):
+        self.config = config
+        self.client = client
+
+    @classmethod
+    def from_config(
+        cls,
+        connector_id: str,
+        config: FreshBooksTargetConfig,
+        leases: Leases,
+        *,
+        secrets_client: Any = None,
+        session: requests.Session | None = None,
+        app: OAuthApp | None = None,
+        clock: Clock = time.time,
+        **token_options: Any,
+    ) -> FreshBooksTarget:
+        """A target for a connector: tokens from its `token_secret`, app credentials (needed to refresh)
+        from its `oauth_app_secret` in Secrets Manager unless `app` is given. `token_options` go to
+        `FreshBooksTokenManager` (lease wait, poll interval, refresh margin)."""
+        tokens = FreshBooksTokenManager(
+            connector_id, config, leases, secrets_client, clock, app=app, session=session, **token_options
+        )
+        return cls(config, FreshBooksClient(config, tokens, session=session))
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- clients --------------------------------------------------------------------------------------
+
+    def ensure_client(self, customer: Customer) -> str:
+        """The FreshBooks client id for `customer`: found by email, or created."""
+        email = _email_of(customer)
+        found = self.client.find_client_by_email(email)
+        if found is not None:
+            return client_id_of(found)
+        try:
+            created = self.client.create_client(client_fields(customer))
+        except AuthenticationError:
+            raise
+        except PermanentError as exc:
+            if exc.status not in _CONFLICT_STATUSES:
+                raise
+            winner = self.client.find_client_by_email(email)
+            if winner is None:
+                raise
+            log.info("freshbooks: client for %s was created concurrently; using it", email)
+            return client_id_of(winner)
+        log.info("freshbooks: created client %s", client_id_of(created))
+        return client_id_of(created)
+
+    def update_client(self, client_id: str, customer: Customer) -> None:
+        """Bring the FreshBooks client in step with the customer (names, email, organization, address)."""
+        self.client.update_client(client_id, client_fields(customer))
+
+    # -- invoices -------------------------------------------------------------------------------------
+
+    def deliver_invoice(
+        self, document: Document, *, customer: Customer, marker: str, create_unknown_items: bool
+    ) -> tuple[str, str]:
+        """Create the invoice for `document` (once) and return (FreshBooks invoice id, invoice number).
+
+        Order of work, so that a failure creates as little as possible and a repeat creates nothing:
+        1. if the client exists, an invoice with `marker` on it is returned as it is;
+        2. every line's SKU is looked up (unknown → PermanentError naming SKU and line, or a new item
+           when `create_unknown_items`), before any client or invoice is created;
+        3. the client is found or created, then the invoice is created with `marker`.
+        """
+        if not marker:
+            raise MappingError("an invoice needs an idempotency marker to be delivered exactly once")
+        check_deliverable(document, self.config.currency)
+        existing_client = self.client.find_client_by_email(_email_of(customer))
+        if existing_client is not None:
+            earlier = self.client.find_invoice_by_marker(
+                marker, customer_id=client_id_of(existing_client), create_date=document.issue_date
+            )
+            if earlier is not None:
+                log.info("freshbooks: invoice %s already exists for %s", invoice_id_of(earlier), marker)
+                return invoice_id_of(earlier), invoice_number_of(earlier)
+        items = self._items_for(document, create_unknown_items)
+        client_id = client_id_of(existing_client) if existing_client else self.ensure_client(customer)
+        payload = invoice_payload(
+            document,
+            client_id,
+            due_offset_days=self.config.due_offset_days,
+            currency=self.config.currency,
+            item_lookup=items,
+            marker=marker,
+        )
+        created = self.client.create_invoice(payload)
+        invoice_id, number = invoice_id_of(created), invoice_number_of(created)
+        total = invoice_total_of(created)
+        if total is not None and document.totals is not None and total != document.totals.total:
+            log.warning(
+                "freshbooks: invoice %s totals %s but the source document %s totals %s (tax rounding?)",
+                number,
+                total,
+                document.number,
+                document.totals.total,
+            )
+        log.info("freshbooks: created invoice %s (id %s) for %s", number, invoice_id, marker)
+        return invoice_id, number
+
+    def invoice(self, invoice_id: str) -> dict[str, Any]:
+        """The FreshBooks invoice with its lines."""
+        return self.client.get_invoice(invoice_id)
+
+    def _items_for(self, document: Document, create_unknown_items: bool) -> dict[str, dict[str, Any]]:
+        items: dict[str, dict[str, Any]] = {}
+        for line in document.lines:
+            if not line.sku or line.sku in items:
+                continue
+            item = self.client.find_item_by_sku(line.sku)
+            if item is None:
+                if not create_unknown_items:
+                    raise PermanentError(
+                        f"unknown SKU '{line.sku}' on line {line.position}: no FreshBooks item has this SKU",
+                        partner=PARTNER,
+                    )
+                item = self.client.create_item(item_fields_for_line(line, document.currency))
+                log.info("freshbooks: created item %s for unknown SKU %s", item_id_of(item), line.sku)
+            items[line.sku] = item
+        return items
+
+    # -- payments -------------------------------------------------------------------------------------
+
+    def record_payment(self, invoice_id: str, payment: Payment) -> str:
+        """Record `payment` on the invoice once per transaction id; returns the FreshBooks payment id."""
+        payload = payment_payload(payment, invoice_id)  # refuses a payment without a transaction id
+        existing = self.client.find_payment(invoice_id, str(payment.transaction_id))
+        if existing is not None:
+            log.info("freshbooks: payment for transaction %s already recorded", payment.transaction_id)
+            return payment_id_of(existing)
+        return payment_id_of(self.client.create_payment(payload))
+
+    # -- catalog ----------------------------------------------------------------------------------------
+
+    def sync_product(self, product: Product) -> tuple[str, str]:
+        """Keep the FreshBooks item of `product.sku` in step.
+
+        Returns (item id, "created" | "updated" | "unchanged").
+        """
+        wanted = item_fields(product)
+        existing = self.client.find_item_by_sku(product.sku)
+        if existing is None:
+            return item_id_of(self.client.create_item(wanted)), "created"
+        item_id = item_id_of(existing)
+        changes = item_changes(existing, wanted)
+        if not changes:
+            return item_id, "unchanged"
+        self.client.update_item(item_id, changes)
+        return item_id, "updated"
+
+
+def _email_of(customer: Customer) -> str:
+    if not customer.email:
+        raise MappingError(
+            f"customer '{customer.name}' has no email, so the FreshBooks client cannot be found or created "
+            "exactly once",
+            partner=PARTNER,
+        )
+    return customer.email

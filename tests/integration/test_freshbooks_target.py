@@ -1,0 +1,733 @@
+"""The FreshBooks target against the sandbox FreshBooks over real HTTP, with the embedded AWS for the token
+secret (Secrets Manager) and the refresh lease (DynamoDB, resources from template.yaml)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, parse_qsl, urlsplit
+
+import boto3
+import pytest
+import requests
+from aws_lambda_powertools.utilities import parameters
+
+from invoice_relay.connector import FreshBooksTargetConfig
+from invoice_relay.connectors.freshbooks import (
+    FreshBooksTarget,
+    complete_connection,
+    connect_url,
+)
+from invoice_relay.errors import AuthenticationError, MappingError, PermanentError, TransientError
+from invoice_relay.http import partner_session
+from invoice_relay.models import Address, Customer, Document, Payment, Product
+from invoice_relay.storage.state import Leases
+from local.embedded_aws import EmbeddedAWS
+from local.sandboxes.freshbooks import SIGNATURE_HEADER, FreshBooksSandbox
+from local.template import load_template
+
+ACCOUNTING = r"/accounting/account/\w+"
+TOKEN_PATH = "/auth/oauth/token"
+
+
+def fast_session(**options) -> requests.Session:
+    """The production retry policy with tiny waits (Retry-After up to 2 s is still honoured)."""
+    return partner_session(
+        partner="freshbooks", backoff_factor=0.01, backoff_jitter=0, backoff_max=2, **options
+    )
+
+
+# -- fixtures ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def aws():
+    with EmbeddedAWS() as embedded, pytest.MonkeyPatch.context() as env:
+        embedded.create_resources(load_template())
+        for name, value in embedded.env().items():
+            env.setenv(name, value)
+        parameters.clear_caches()  # Powertools' secrets provider must reach this embedded AWS
+        yield embedded
+        parameters.clear_caches()
+
+
+@pytest.fixture(scope="module")
+def server():
+    with FreshBooksSandbox() as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def sandbox(server):
+    server.reset()
+    server.set_rate_limit(None)
+    server.seed_demo_catalog()
+    return server
+
+
+@pytest.fixture(scope="module")
+def leases(aws):
+    dynamodb = boto3.session.Session().resource(
+        "dynamodb", endpoint_url=aws.endpoint_url, region_name=aws.region
+    )
+    return Leases(dynamodb.Table(aws.physical["StateTable"]))
+
+
+@dataclass
+class Connector:
+    connector_id: str
+    config: FreshBooksTargetConfig
+
+
+@pytest.fixture
+def connector(sandbox, aws) -> Connector:
+    connector_id = f"shop-fb-{uuid.uuid4().hex[:8]}"
+    app_secret = f"invoice-relay/dev/{connector_id}/freshbooks-app"
+    aws.create_secret(app_secret, sandbox.app_credentials())
+    config = FreshBooksTargetConfig(
+        system="freshbooks",
+        api_url=sandbox.base_url,
+        auth_url=sandbox.base_url,
+        account_id=sandbox.account_id,
+        oauth_app_secret=app_secret,
+        token_secret=f"invoice-relay/dev/{connector_id}/freshbooks-tokens",
+        due_offset_days=30,
+    )
+    return Connector(connector_id, config)
+
+
+def connect(connector: Connector, aws: EmbeddedAWS, state: str = "csrf-7f3a"):
+    """The authorization-code flow: the authorize page redirects like a user who clicked Allow."""
+    answer = requests.get(connect_url(connector.config, state), allow_redirects=False, timeout=5)
+    assert answer.status_code == 302
+    query = parse_qs(urlsplit(answer.headers["Location"]).query)
+    assert query["state"] == [state]
+    return complete_connection(
+        connector.config,
+        query["code"][0],
+        secrets_client=aws.client("secretsmanager"),
+        session=fast_session(),
+    )
+
+
+def make_target(connector: Connector, aws: EmbeddedAWS, leases: Leases, **options) -> FreshBooksTarget:
+    options = {"session": fast_session(), "lease_wait_seconds": 5, "lease_poll_seconds": 0.05, **options}
+    return FreshBooksTarget.from_config(
+        connector.connector_id,
+        connector.config,
+        leases,
+        secrets_client=aws.client("secretsmanager"),
+        **options,
+    )
+
+
+@pytest.fixture
+def target(connector, aws, leases) -> FreshBooksTarget:
+    connect(connector, aws)
+    return make_target(connector, aws, leases)
+
+
+def stored_tokens(aws: EmbeddedAWS, connector: Connector) -> dict:
+    secret = aws.client("secretsmanager").get_secret_value(SecretId=connector.config.token_secret)
+    return json.loads(secret["SecretString"])
+
+
+def expire_everywhere(sandbox: FreshBooksSandbox, aws: EmbeddedAWS, connector: Connector) -> dict:
+    """The access token has expired at FreshBooks and by our own records (12 h have passed)."""
+    sandbox.expire_access_tokens()
+    tokens = {**stored_tokens(aws, connector), "expires_at": int(time.time()) - 60}
+    aws.create_secret(connector.config.token_secret, tokens)
+    return tokens
+
+
+def statuses(sandbox: FreshBooksSandbox, method: str, path: str) -> list[int]:
+    return [r["status"] for r in sandbox.find_requests(method, path)]
+
+
+ADA = Customer(
+    name="Ada Lovelace",
+    first_name="Ada",
+    last_name="Lovelace",
+    email="ada@example.com",
+    address=Address(line1="12 St James's Sq", city="London", postal_code="SW1Y 4JH", country="GB"),
+)
+
+
+def order(number: str = "1042", skus: tuple[str, ...] = ("TEE-BLK-M", "MUG-12OZ")) -> Document:
+    lines = [
+        {"position": n, "description": f"{sku} from the shop", "sku": sku, "quantity": n,
+         "unit_price": "12.50", "tax_rate": "8.25"}
+        for n, sku in enumerate(skus, start=1)
+    ]  # fmt: skip
+    return Document.model_validate(
+        {
+            "number": number,
+            "issue_date": dt.date(2026, 3, 3),
+            "currency": "USD",
+            "buyer": {"name": "Ada Lovelace", "email": "ada@example.com"},
+            "lines": lines,
+        }
+    )
+
+
+def deliver(target: FreshBooksTarget, document: Document | None = None, **options) -> tuple[str, str]:
+    document = document or order()
+    options = {
+        "customer": ADA,
+        "marker": f"shop-order-{document.number}",
+        "create_unknown_items": False,
+        **options,
+    }
+    return target.deliver_invoice(document, **options)
+
+
+# -- OAuth: connecting ------------------------------------------------------------------------------------
+
+
+def test_authorization_code_exchange_stores_the_tokens_in_secrets_manager(sandbox, connector, aws, caplog):
+    url = connect_url(connector.config, "csrf-7f3a")
+    query = parse_qs(urlsplit(url).query)
+    assert url.startswith(f"{sandbox.base_url}/oauth/authorize?")
+    assert query == {
+        "client_id": [sandbox.client_id],
+        "response_type": ["code"],
+        "redirect_uri": [sandbox.app_credentials()["redirect_uri"]],
+        "state": ["csrf-7f3a"],
+    }
+    with caplog.at_level(logging.DEBUG):
+        tokens = connect(connector, aws)
+    stored = stored_tokens(aws, connector)
+    assert set(stored) == {"access_token", "refresh_token", "expires_at", "generation", "scope"}
+    assert stored["access_token"] == tokens.access_token and sandbox.is_valid_access_token(
+        stored["access_token"]
+    )
+    assert stored["generation"] == 1
+    assert abs(stored["expires_at"] - (time.time() + 12 * 3600)) < 60
+    # Our logs and the HTTP client's (botocore's own DEBUG wire log is out of scope: never DEBUG in Lambda).
+    ours = "\n".join(
+        r.getMessage() for r in caplog.records if r.name.startswith(("invoice_relay", "urllib3"))
+    )
+    assert "tokens stored in" in ours
+    assert tokens.access_token not in ours and tokens.refresh_token not in ours
+    assert tokens.access_token not in repr(tokens) and tokens.refresh_token not in repr(tokens)
+    [grant] = sandbox.token_grants
+    assert (grant["grant_type"], grant["status"]) == ("authorization_code", 200)
+
+    again = connect(connector, aws)  # reconnecting overwrites (put_secret_value) and counts on
+    assert stored_tokens(aws, connector)["generation"] == 2
+    assert stored_tokens(aws, connector)["refresh_token"] == again.refresh_token
+
+
+def test_an_authorization_code_works_once(sandbox, connector, aws):
+    answer = requests.get(connect_url(connector.config, "s"), allow_redirects=False, timeout=5)
+    code = parse_qs(urlsplit(answer.headers["Location"]).query)["code"][0]
+    secrets_client = aws.client("secretsmanager")
+    complete_connection(connector.config, code, secrets_client=secrets_client, session=fast_session())
+    with pytest.raises(AuthenticationError, match=r"authorization code .* start again from the connect URL"):
+        complete_connection(connector.config, code, secrets_client=secrets_client, session=fast_session())
+
+
+def test_a_connector_that_was_never_connected_says_so(connector, aws, leases):
+    target = make_target(connector, aws, leases)
+    with pytest.raises(AuthenticationError, match=r"FreshBooks is not connected .* connect URL"):
+        target.invoice("1")
+
+
+# -- OAuth: using and refreshing --------------------------------------------------------------------------
+
+
+def test_calls_carry_the_bearer_token_and_the_api_version(sandbox, target):
+    target.client.list_items()
+    [listing] = sandbox.find_requests("GET", f"{ACCOUNTING}/items/items")
+    assert listing["headers"]["Authorization"] == "[redacted]"  # sent, and never logged by the sandbox
+    assert listing["headers"]["Api-Version"] == "alpha"
+    assert sandbox.refresh_grants_used == 0
+
+
+def test_an_expired_access_token_is_refreshed_once(sandbox, connector, aws, target):
+    before = expire_everywhere(sandbox, aws, connector)
+    assert len(target.client.list_items()) == 5
+    assert len(target.client.list_items()) == 5
+    assert sandbox.refresh_grants_used == 1
+    after = stored_tokens(aws, connector)
+    assert after["generation"] == before["generation"] + 1
+    assert after["refresh_token"] != before["refresh_token"]
+    assert after["access_token"] != before["access_token"] and sandbox.is_valid_access_token(
+        after["access_token"]
+    )
+    assert statuses(sandbox, "GET", f"{ACCOUNTING}/items/items") == [200, 200]  # refreshed before calling
+
+
+def test_a_401_mid_run_refreshes_once_and_retries_once(sandbox, connector, aws, target):
+    target.client.list_items()
+    sandbox.expire_access_tokens()  # FreshBooks drops the token while our records still call it valid
+    assert len(target.client.list_items()) == 5
+    assert statuses(sandbox, "GET", f"{ACCOUNTING}/items/items") == [200, 401, 200]
+    assert sandbox.refresh_grants_used == 1
+    assert stored_tokens(aws, connector)["generation"] == 2
+
+
+def test_a_401_after_refreshing_is_an_authentication_error_not_a_loop(sandbox, target):
+    sandbox.inject_fault(method="GET", path=f"{ACCOUNTING}/items/items", status=401, times=2)
+    with pytest.raises(AuthenticationError, match=r"HTTP 401 on GET .*items.*reconnect FreshBooks"):
+        target.client.list_items()
+    assert sandbox.refresh_grants_used == 1
+    assert statuses(sandbox, "GET", f"{ACCOUNTING}/items/items") == [401, 401]
+
+
+def test_token_refresh_race_two_workers_one_refresh(sandbox, connector, aws, leases):
+    """Two Lambdas (two token managers) both find the token expired at the same moment."""
+    connect(connector, aws)
+    before = expire_everywhere(sandbox, aws, connector)
+    workers = [make_target(connector, aws, leases) for _ in range(2)]
+    sandbox.inject_fault(method="POST", path=TOKEN_PATH, delay=0.5)  # a slow refresh widens the window
+    start = threading.Barrier(len(workers))
+
+    def work(target: FreshBooksTarget) -> int:
+        start.wait()
+        return len(target.client.list_items())
+
+    with ThreadPoolExecutor(len(workers)) as pool:
+        results = list(pool.map(work, workers))
+
+    assert results == [5, 5]
+    assert sandbox.refresh_grants_used == 1
+    assert [g["grant_type"] for g in sandbox.token_grants] == ["authorization_code", "refresh_token"]
+    after = stored_tokens(aws, connector)
+    assert after["generation"] == before["generation"] + 1
+    assert {w.client.tokens.generation for w in workers} == {after["generation"]}
+    assert statuses(sandbox, "GET", f"{ACCOUNTING}/items/items") == [200, 200]
+
+
+def test_two_workers_rejected_with_the_same_token_share_one_refresh(sandbox, connector, aws, leases):
+    connect(connector, aws)
+    workers = [make_target(connector, aws, leases) for _ in range(3)]
+    for worker in workers:
+        worker.client.list_items()
+    sandbox.expire_access_tokens()
+    sandbox.inject_fault(method="POST", path=TOKEN_PATH, delay=0.3)
+    start = threading.Barrier(len(workers))
+
+    def work(target: FreshBooksTarget) -> int:
+        start.wait()
+        return len(target.client.list_items())
+
+    with ThreadPoolExecutor(len(workers)) as pool:
+        assert list(pool.map(work, workers)) == [5, 5, 5]
+    assert sandbox.refresh_grants_used == 1
+    assert [g["grant_type"] for g in sandbox.token_grants] == ["authorization_code", "refresh_token"]
+    assert statuses(sandbox, "GET", f"{ACCOUNTING}/items/items").count(401) == 3  # each retried once
+
+
+def test_a_refused_refresh_token_asks_the_operator_to_reconnect(sandbox, connector, aws, target):
+    expired = expire_everywhere(sandbox, aws, connector)
+    sandbox.revoke_refresh_tokens()  # the user disconnected the app in FreshBooks
+    with pytest.raises(AuthenticationError) as caught:
+        target.client.list_items()
+    reason = caught.value.reason
+    assert "invalid_grant" in reason and "reconnect FreshBooks" in reason and "connect URL" in reason
+    assert expired["refresh_token"] not in reason and expired["access_token"] not in reason
+    assert stored_tokens(aws, connector)["generation"] == expired["generation"]  # nothing stored
+
+
+def test_a_refresh_lease_held_too_long_is_transient(sandbox, connector, aws, leases):
+    connect(connector, aws)
+    expire_everywhere(sandbox, aws, connector)
+    target = make_target(connector, aws, leases, lease_wait_seconds=0.3)
+    hanging_worker = leases.hold(connector.connector_id, "freshbooks-oauth-refresh", 30)
+    with hanging_worker, pytest.raises(TransientError, match="being refreshed by another worker"):
+        target.client.list_items()
+    assert sandbox.refresh_grants_used == 0
+    assert len(target.client.list_items()) == 5  # the lease is free again: refresh and go on
+    assert sandbox.refresh_grants_used == 1
+
+
+# -- clients ----------------------------------------------------------------------------------------------
+
+
+def test_client_found_by_email(sandbox, target):
+    existing = sandbox.add_client(fname="Ada", email="Ada@Example.com")
+    assert target.ensure_client(ADA) == str(existing["id"])
+    assert sandbox.find_requests("POST", f"{ACCOUNTING}/users/clients") == []
+    [search] = sandbox.find_requests("GET", f"{ACCOUNTING}/users/clients")
+    assert search["query"]["search[email]"] == "ada@example.com"
+
+
+def test_client_created_when_missing(sandbox, target):
+    client_id = target.ensure_client(ADA)
+    [client] = sandbox.clients()
+    assert str(client["id"]) == client_id
+    assert (client["fname"], client["lname"], client["email"]) == ("Ada", "Lovelace", "ada@example.com")
+    assert (client["p_street"], client["p_city"], client["p_code"], client["p_country"]) == (
+        "12 St James's Sq",
+        "London",
+        "SW1Y 4JH",
+        "GB",
+    )
+    assert target.ensure_client(ADA) == client_id  # the second time it is found
+    assert len(sandbox.clients()) == 1
+
+
+def test_duplicate_email_race_ends_with_the_existing_client(sandbox, target):
+    """Another worker creates the client between our search and our create."""
+    winner = sandbox.add_client(fname="Ada", email="ada@example.com")
+    empty = {"response": {"result": {"clients": [], "page": 1, "pages": 0, "per_page": 100, "total": 0}}}
+    sandbox.inject_fault(method="GET", path=f"{ACCOUNTING}/users/clients", status=200, body=empty)
+    assert target.ensure_client(ADA) == str(winner["id"])
+    assert statuses(sandbox, "POST", f"{ACCOUNTING}/users/clients") == [422]
+    assert len(sandbox.clients()) == 1
+
+
+def test_a_client_refused_for_another_reason_is_permanent(sandbox, target):
+    with pytest.raises(PermanentError, match="Invalid email address"):
+        target.ensure_client(Customer(name="Bad", email="not-an-email"))
+
+
+def test_update_client(sandbox, target):
+    client_id = target.ensure_client(ADA)
+    moved = ADA.model_copy(
+        update={"last_name": "King", "address": Address(line1="1 Ockham Park", city="Ockham")}
+    )
+    target.update_client(client_id, moved)
+    [client] = sandbox.clients()
+    assert (client["lname"], client["p_street"], client["p_city"], client["p_code"]) == (
+        "King",
+        "1 Ockham Park",
+        "Ockham",
+        "",
+    )
+
+
+def test_customer_without_email_cannot_be_delivered(target):
+    with pytest.raises(MappingError, match="has no email"):
+        target.ensure_client(Customer(name="Walk-in"))
+
+
+# -- invoices ---------------------------------------------------------------------------------------------
+
+
+def test_deliver_invoice(sandbox, target):
+    invoice_id, number = deliver(target)
+    [invoice] = sandbox.invoices()
+    assert (str(invoice["id"]), invoice["invoice_number"]) == (invoice_id, number) == (invoice_id, "0000001")
+    assert invoice["customerid"] == sandbox.clients()[0]["id"]
+    assert (invoice["create_date"], invoice["due_date"]) == ("2026-03-03", "2026-04-02")  # + 30 days
+    assert invoice["po_number"] == "shop-order-1042"
+    assert [
+        (ln["name"], ln["qty"], ln["unit_cost"], ln["taxName1"], ln["taxAmount1"]) for ln in invoice["lines"]
+    ] == [
+        ("Organic tee, black, M", "1", {"amount": "12.50", "code": "USD"}, "Tax", "8.25"),
+        ("Ceramic mug 12 oz", "2", {"amount": "12.50", "code": "USD"}, "Tax", "8.25"),
+    ]
+    assert Decimal(invoice["amount"]["amount"]) == order().totals.total == Decimal("40.59")
+    fetched = target.invoice(invoice_id)
+    assert fetched["invoice_number"] == number and len(fetched["lines"]) == 2
+
+
+def test_unknown_sku_fails_naming_it_and_creates_nothing(sandbox, target):
+    with pytest.raises(PermanentError) as caught:
+        deliver(target, order(skus=("TEE-BLK-M", "HOODIE-XL")))
+    assert caught.value.reason == "unknown SKU 'HOODIE-XL' on line 2: no FreshBooks item has this SKU"
+    assert not isinstance(caught.value, TransientError)
+    assert sandbox.invoices() == [] and sandbox.clients() == []
+
+
+def test_create_unknown_items_creates_the_item(sandbox, target):
+    invoice_id, _ = deliver(target, order(skus=("HOODIE-XL",)), create_unknown_items=True)
+    [item] = [i for i in sandbox.items() if i["sku"] == "HOODIE-XL"]
+    assert (item["name"], item["unit_cost"]) == (
+        "HOODIE-XL from the shop",
+        {"amount": "12.50", "code": "USD"},
+    )
+    assert sandbox.invoice(int(invoice_id))["lines"][0]["name"] == "HOODIE-XL from the shop"
+
+
+def test_server_errors_then_success(sandbox, target):
+    sandbox.inject_fault(method="GET", path=f"{ACCOUNTING}/items/items", status=502, times=2)
+    sandbox.inject_fault(method="POST", path=f"{ACCOUNTING}/invoices/invoices", status=503)
+    deliver(target)
+    assert statuses(sandbox, "GET", f"{ACCOUNTING}/items/items")[:3] == [502, 502, 200]
+    assert statuses(sandbox, "POST", f"{ACCOUNTING}/invoices/invoices") == [503, 200]
+    assert len(sandbox.invoices()) == 1
+
+
+def test_rate_limited_with_retry_after_then_success(sandbox, target):
+    sandbox.inject_fault(method="GET", path=f"{ACCOUNTING}/users/clients", status=429, retry_after=1)
+    started = time.monotonic()
+    assert target.ensure_client(ADA)
+    assert time.monotonic() - started >= 0.9  # Retry-After honoured
+    assert statuses(sandbox, "GET", f"{ACCOUNTING}/users/clients")[:2] == [429, 200]
+
+
+def test_a_lasting_outage_is_transient(sandbox, connector, aws, leases):
+    connect(connector, aws)
+    target = make_target(connector, aws, leases, session=partner_session(partner="freshbooks", retries=1))
+    sandbox.inject_fault(method="GET", path=f"{ACCOUNTING}/users/clients", status=503, times=10)
+    with pytest.raises(TransientError, match="freshbooks is unavailable"):
+        deliver(target)
+
+
+def test_an_invoice_number_collision_is_created_again(sandbox, target):
+    sandbox.inject_fault(method="POST", path=f"{ACCOUNTING}/invoices/invoices", status=409)
+    deliver(target)
+    assert statuses(sandbox, "POST", f"{ACCOUNTING}/invoices/invoices") == [409, 200]
+    assert len(sandbox.invoices()) == 1
+
+
+def test_delivering_again_returns_the_same_invoice(sandbox, connector, aws, leases, target):
+    """A run that crashed after creating the invoice, before recording it: a new container retries."""
+    first = deliver(target)
+    retry = make_target(connector, aws, leases)  # a fresh Lambda container
+    assert deliver(retry) == first
+    assert len(sandbox.invoices()) == 1
+    assert len(sandbox.find_requests("POST", f"{ACCOUNTING}/invoices/invoices")) == 1
+    [*_, lookup] = sandbox.find_requests("GET", f"{ACCOUNTING}/invoices/invoices")
+    assert lookup["query"]["search[customerid]"] == str(sandbox.clients()[0]["id"])
+    assert (lookup["query"]["search[date_min]"], lookup["query"]["search[date_max]"]) == (
+        "2026-03-02",
+        "2026-03-04",
+    )
+
+
+def test_invoice_created_but_the_answer_lost_is_not_created_twice(sandbox, connector, aws, leases):
+    """FreshBooks creates the invoice but we time out waiting for its answer (a POST is not retried)."""
+    connect(connector, aws)
+    impatient = make_target(connector, aws, leases, session=fast_session(timeout=(3.05, 0.3)))
+    sandbox.inject_fault(method="POST", path=f"{ACCOUNTING}/invoices/invoices", delay=0.8)
+    with pytest.raises(TransientError, match="did not answer in time"):
+        deliver(impatient)
+    deadline = time.monotonic() + 5
+    while not sandbox.invoices() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [created] = sandbox.invoices()
+    assert deliver(make_target(connector, aws, leases)) == (str(created["id"]), created["invoice_number"])
+    assert len(sandbox.invoices()) == 1
+
+
+def test_another_order_gets_its_own_invoice(sandbox, target):
+    first = deliver(target, order("1042"))
+    second = deliver(target, order("1043"))
+    assert first != second and len(sandbox.invoices()) == 2
+
+
+# -- payments ---------------------------------------------------------------------------------------------
+
+
+def test_payment_is_recorded_once_per_transaction(sandbox, target):
+    invoice_id, _ = deliver(target)
+    payment = Payment(
+        amount="40.59", currency="USD", date=dt.date(2026, 3, 4), method="paypal", transaction_id="PAY-9"
+    )
+    payment_id = target.record_payment(invoice_id, payment)
+    assert target.record_payment(invoice_id, payment) == payment_id  # a redelivered payment.captured
+    [recorded] = sandbox.payments(int(invoice_id))
+    assert (str(recorded["id"]), recorded["type"], recorded["note"]) == (
+        payment_id,
+        "PayPal",
+        "Transaction PAY-9",
+    )
+    assert recorded["amount"] == {"amount": "40.59", "code": "USD"} and recorded["date"] == "2026-03-04"
+    assert sandbox.invoice(int(invoice_id))["v3_status"] == "paid"
+    assert len(sandbox.find_requests("POST", f"{ACCOUNTING}/payments/payments")) == 1
+
+
+def test_partial_payments_with_different_transactions(sandbox, target):
+    invoice_id, _ = deliver(target)
+    for n, amount in enumerate(("20.00", "20.59"), start=1):
+        payment = Payment(amount=amount, currency="USD", date=dt.date(2026, 3, 4), transaction_id=f"tx-{n}")
+        target.record_payment(invoice_id, payment)
+    assert [p["note"] for p in sandbox.payments(int(invoice_id))] == ["Transaction tx-1", "Transaction tx-2"]
+    assert sandbox.invoice(int(invoice_id))["outstanding"]["amount"] == "0.00"
+
+
+def test_payment_on_an_unknown_invoice_is_permanent(target):
+    payment = Payment(amount=1, currency="USD", date=dt.date(2026, 3, 4), transaction_id="tx")
+    with pytest.raises(PermanentError, match="Invoice not found"):
+        target.record_payment("999999", payment)
+
+
+# -- catalog ----------------------------------------------------------------------------------------------
+
+
+def test_sync_product_created_updated_unchanged(sandbox, target):
+    hoodie = Product(sku="HOODIE-XL", name="Hoodie XL", unit_price="49", currency="USD")
+    item_id, outcome = target.sync_product(hoodie)
+    assert outcome == "created"
+    assert target.sync_product(hoodie) == (item_id, "unchanged")
+    assert target.sync_product(hoodie.model_copy(update={"unit_price": Decimal("45.00")})) == (
+        item_id,
+        "updated",
+    )
+    [item] = [i for i in sandbox.items() if i["sku"] == "HOODIE-XL"]
+    assert (str(item["id"]), item["unit_cost"]["amount"]) == (item_id, "45.00")
+    mug = Product(sku="MUG-12OZ", name="Ceramic mug 12 oz", unit_price="14.50", currency="USD")
+    assert target.sync_product(mug)[1] == "unchanged"  # seeded with the same values
+
+
+def test_list_items_follows_every_page_and_filters_by_day(sandbox, target):
+    for n in range(95):
+        sandbox.add_item(f"BULK-{n:03d}", f"Bulk item {n}", "1.00")
+    target.client.per_page = 40
+    assert len(target.client.list_items()) == 100
+    pages = [r["query"]["page"] for r in sandbox.find_requests("GET", f"{ACCOUNTING}/items/items")]
+    assert pages == ["1", "2", "3"]
+    assert len(target.client.list_items(updated_since=dt.datetime.now(dt.UTC))) == 100
+    assert target.client.list_items(updated_since=dt.date.today() + dt.timedelta(days=2)) == []
+
+
+# -- webhook callbacks ------------------------------------------------------------------------------------
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    received: list[dict]
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+        self.server.received.append({"headers": dict(self.headers), "form": parse_qsl(body)})
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def receiver():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    server.received = []
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_callbacks_are_verified_and_events_signed(sandbox, target, receiver):
+    uri = f"http://127.0.0.1:{receiver.server_port}/webhooks/shop-fb"
+    callback = target.client.create_callback("invoice.create", uri)
+    assert (callback["event"], callback["uri"], callback["verified"]) == ("invoice.create", uri, False)
+    [verification] = receiver.received
+    form = dict(verification["form"])
+    assert form["name"] == "callback.verify" and form["object_id"] == str(callback["callbackid"])
+
+    with pytest.raises(PermanentError, match="verifier does not match"):
+        target.client.verify_callback(str(callback["callbackid"]), "wrong")
+    verified = target.client.verify_callback(str(callback["callbackid"]), form["verifier"])
+    assert verified["verified"] is True
+    assert [c["verified"] for c in target.client.list_callbacks()] == [True]
+
+    [delivery] = sandbox.send_event("invoice.create", 300001)
+    assert delivery["status"] == 200
+    event = receiver.received[-1]
+    fields = dict(event["form"])
+    assert fields["name"] == "invoice.create" and fields["object_id"] == "300001"
+    # FreshBooks' documented check: base64(HMAC-SHA256(verifier, json.dumps(form))).
+    assert event["headers"][SIGNATURE_HEADER] == sandbox.signature(form["verifier"], fields)
+    expected = base64.b64encode(
+        hmac.new(form["verifier"].encode(), json.dumps(fields).encode(), hashlib.sha256).digest()
+    ).decode()
+    assert event["headers"][SIGNATURE_HEADER] == expected
+    assert sandbox.send_event("client.update", 101) == []  # not subscribed
+
+
+def test_callback_with_a_bad_event_name_is_refused(target, receiver):
+    with pytest.raises(PermanentError, match="Unrecognized event"):
+        target.client.create_callback("Invoice Created!", f"http://127.0.0.1:{receiver.server_port}/")
+
+
+# -- the sandbox keeps to the documented API -------------------------------------------------------------
+
+
+def test_sandbox_requires_a_bearer_token(sandbox):
+    answer = requests.get(
+        f"{sandbox.base_url}/accounting/account/{sandbox.account_id}/items/items", timeout=5
+    )
+    assert answer.status_code == 401
+    assert answer.json() == {
+        "errno": 401,
+        "message": "invalid_token: The request token failed to authenticate or validate.",
+        "details": [],
+    }
+
+
+def test_sandbox_refresh_tokens_are_single_use(sandbox):
+    app = sandbox.app_credentials()
+    code = sandbox.authorize(app["redirect_uri"])
+    token_url = f"{sandbox.base_url}{TOKEN_PATH}"
+    grant = {
+        "client_id": app["client_id"],
+        "client_secret": app["client_secret"],
+        "redirect_uri": app["redirect_uri"],
+    }
+    first = requests.post(
+        token_url, json={**grant, "grant_type": "authorization_code", "code": code}, timeout=5
+    )
+    assert first.status_code == 200 and first.json()["expires_in"] == 12 * 3600
+    refresh = {**grant, "grant_type": "refresh_token", "refresh_token": first.json()["refresh_token"]}
+    rotated = requests.post(token_url, data=refresh, timeout=5)  # a form body works too
+    assert rotated.status_code == 200 and rotated.json()["refresh_token"] != refresh["refresh_token"]
+    again = requests.post(token_url, json=refresh, timeout=5)
+    assert (again.status_code, again.json()["error"]) == (400, "invalid_grant")
+    wrong_secret = requests.post(token_url, json={**refresh, "client_secret": "nope"}, timeout=5)
+    assert (wrong_secret.status_code, wrong_secret.json()["error"]) == (401, "invalid_client")
+    assert sandbox.refresh_grants_used == 1
+
+
+def test_sandbox_listing_errors_and_paging(sandbox, target):
+    token = target.client.tokens.access_token()
+    http = requests.Session()
+    http.headers["Authorization"] = f"Bearer {token}"
+    items = f"{sandbox.base_url}/accounting/account/{sandbox.account_id}/items/items"
+    listed = http.get(items, params={"page": 0, "per_page": 500}, timeout=5).json()["response"]["result"]
+    assert (listed["page"], listed["pages"], listed["per_page"], listed["total"]) == (1, 1, 100, 5)
+    assert http.get(items, params={"page": "two"}, timeout=5).status_code == 400
+    other_account = http.get(items.replace(sandbox.account_id, "nope"), timeout=5)
+    assert other_account.status_code == 404
+    missing = http.get(f"{items}/1", timeout=5)
+    assert missing.status_code == 404
+    assert missing.json()["response"]["errors"][0] == {
+        "errno": 1012,
+        "field": "itemid",
+        "message": "Item not found.",
+        "object": "item",
+        "value": "1",
+    }
+    floats = http.post(
+        items, json={"item": {"name": "x", "unit_cost": {"amount": 1.5, "code": "USD"}}}, timeout=5
+    )
+    assert floats.status_code == 422 and "not a float" in floats.json()["response"]["errors"][0]["message"]
+    typo = http.post(items, json={"item": {"name": "x", "skuu": "X"}}, timeout=5)
+    assert typo.status_code == 422 and typo.json()["response"]["errors"][0]["field"] == "skuu"
+
+
+def test_sandbox_invoice_lines_are_checked(sandbox, target):
+    client_id = int(target.ensure_client(ADA))
+    bad_line = {
+        "type": 0,
+        "name": "x",
+        "qty": 1,
+        "unit_cost": {"amount": "5.00", "code": "EUR"},
+        "taxAmount1": "825",
+    }
+    invoice = {
+        "customerid": client_id,
+        "create_date": "2026-03-03",
+        "currency_code": "USD",
+        "lines": [bad_line],
+    }
+    with pytest.raises(PermanentError) as caught:
+        target.client.create_invoice(invoice)
+    assert "unit_cost code must be the invoice currency USD" in caught.value.reason
+    assert "taxAmount1 is a percentage" in caught.value.reason
+    assert sandbox.invoices() == []
