@@ -9,6 +9,7 @@
 | run / document event    | RUN#<run id>                | EVENT#<iso ts>#<seq>            | DOC#<cid>#<source id>       | <iso ts>            |
 | document state          | CONNECTOR#<cid>             | DOC#<source id>                 | DOCSTATE#<cid>#<state>      | <updated>#<src id>  |
 | cross reference         | XREF#<cid>#<system>#<key>   | XREF                            |                             |                     |
+| OAuth state (CSRF)      | OAUTHSTATE#<state>          | STATE                           |                             |                     |
 
 Document state is queried by state through GSI1 (the export picks up `staged` documents); a document's
 log events are queried through GSI1 by DOC#...; a run by id through GSI1 by RUN#....
@@ -70,3 +71,10 @@ def xref_pk(connector_id: str, system: str, key: str) -> str:
 
 
 XREF_SK = "XREF"
+
+
+def oauth_state_pk(state: str) -> str:
+    return f"OAUTHSTATE#{state}"
+
+
+OAUTH_STATE_SK = "STATE"

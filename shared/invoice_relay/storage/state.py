@@ -356,3 +356,39 @@ class CrossReferences:
 
 def run_started_iso(moment: dt.datetime | None = None) -> str:
     return iso(moment or utc_now())
+
+
+class OAuthStates:
+    """One-time `state` values of the OAuth authorization-code flow (CSRF protection), valid briefly."""
+
+    def __init__(self, table: Any, ttl_seconds: int = 600):
+        self._table = table
+        self._ttl = ttl_seconds
+
+    def issue(self, connector_id: str) -> str:
+        state = uuid.uuid4().hex + uuid.uuid4().hex
+        now = int(utc_now().timestamp())
+        self._table.put_item(
+            Item={
+                "PK": keys.oauth_state_pk(state),
+                "SK": keys.OAUTH_STATE_SK,
+                "connector_id": connector_id,
+                "valid_until": now + self._ttl,
+                "expires_at": now + self._ttl + 3600,
+            }
+        )
+        return state
+
+    def redeem(self, connector_id: str, state: str) -> bool:
+        """True exactly once for a state issued for `connector_id` and still valid."""
+        now = int(utc_now().timestamp())
+        try:
+            self._table.delete_item(
+                Key={"PK": keys.oauth_state_pk(state), "SK": keys.OAUTH_STATE_SK},
+                ConditionExpression=Attr("connector_id").eq(connector_id) & Attr("valid_until").gte(now),
+            )
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                return False
+            raise
+        return True
