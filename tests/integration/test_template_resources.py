@@ -23,7 +23,15 @@ from local.template import (
 )
 
 # What DESIGN.md promises and the application code relies on; a template edit that breaks it must fail here.
-EXPECTED_FUNCTIONS = {"PollFunction": "functions/poll", "ExportFunction": "functions/export"}
+# logical id → (code folder, timeout seconds, memory MB)
+EXPECTED_FUNCTIONS = {
+    "PollFunction": ("functions/poll", 120, 512),
+    "ExportFunction": ("functions/export", 120, 512),
+    "WebhookFunction": ("functions/webhook", 10, 256),  # answers webhooks in milliseconds
+    "DeliverFunction": ("functions/deliver", 120, 512),
+    "CatalogSyncFunction": ("functions/catalog_sync", 120, 512),
+    "OAuthFunction": ("functions/oauth", 15, 256),  # behind API Gateway (29 s at most)
+}
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +93,24 @@ def test_state_table_expires_items_on_expires_at(aws: EmbeddedAWS, physical: dic
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
     pitr = backups["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
     assert pitr["PointInTimeRecoveryStatus"] == "ENABLED"
+
+
+def test_idempotency_table_uses_the_powertools_default_attributes(
+    aws: EmbeddedAWS, physical: dict[str, str], template: dict[str, Any]
+) -> None:
+    # DynamoDBPersistenceLayer's defaults: partition key `id`, TTL attribute `expiration`.
+    dynamodb = aws.client("dynamodb")
+    table = dynamodb.describe_table(TableName=physical["IdempotencyTable"])["Table"]
+    ttl = dynamodb.describe_time_to_live(TableName=physical["IdempotencyTable"])["TimeToLiveDescription"]
+    deliver = properties_of(template, "DeliverFunction")
+
+    assert table["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expiration"}
+    assert properties_of(template, "IdempotencyTable")["SSESpecification"] == {"SSEEnabled": True}
+    assert deliver["Environment"]["Variables"]["IDEMPOTENCY_TABLE_NAME"] == {"Ref": "IdempotencyTable"}
+    environment = function_environment(template, "DeliverFunction", physical, {"Stage": "dev"})
+    assert environment["IDEMPOTENCY_TABLE_NAME"] == physical["IdempotencyTable"]
 
 
 # ---------------------------------------------------------------------- S3
@@ -171,17 +197,70 @@ def test_queue_visibility_timeout_covers_six_function_timeouts(template: dict[st
 # ---------------------------------------------------------------------- functions and their environment
 
 
+def test_deliver_function_consumes_the_delivery_queue_with_partial_batch_failures(
+    template: dict[str, Any],
+) -> None:
+    (event,) = properties_of(template, "DeliverFunction")["Events"].values()
+    queue_properties = properties_of(template, "DeliveryQueue")
+    deliver_timeout = functions(template)["DeliverFunction"].timeout
+
+    assert event["Type"] == "SQS"
+    assert event["Properties"]["Queue"] == {"Fn::GetAtt": ["DeliveryQueue", "Arn"]}
+    assert event["Properties"]["BatchSize"] == 10
+    assert event["Properties"]["MaximumBatchingWindowInSeconds"] == 5
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert queue_properties["VisibilityTimeout"] == 6 * deliver_timeout
+
+
+def test_the_api_routes_webhooks_and_oauth_to_their_functions(template: dict[str, Any]) -> None:
+    routes = {
+        (event["Properties"]["Method"], event["Properties"]["Path"]): (
+            logical_id,
+            event["Properties"]["RestApiId"],
+        )
+        for logical_id, resource in resources_of_type(template, "AWS::Serverless::Function").items()
+        for event in resource["Properties"].get("Events", {}).values()
+        if event["Type"] == "Api"
+    }
+    api = properties_of(template, "WebhookApi")
+
+    assert routes == {
+        ("post", "/webhooks/{connector_id}"): ("WebhookFunction", {"Ref": "WebhookApi"}),
+        ("get", "/oauth/{connector_id}/connect"): ("OAuthFunction", {"Ref": "WebhookApi"}),
+        ("get", "/oauth/{connector_id}/callback"): ("OAuthFunction", {"Ref": "WebhookApi"}),
+    }
+    assert api["StageName"] == {"Ref": "Stage"}
+    (method_settings,) = api["MethodSettings"]
+    assert {"ThrottlingRateLimit", "ThrottlingBurstLimit"} <= method_settings.keys()
+    assert api["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": ["WebhookApiAccessLogGroup", "Arn"]}
+    assert "RetentionInDays" in properties_of(template, "WebhookApiAccessLogGroup")
+    assert template["Outputs"]["WebhookApiUrl"]["Value"] == {
+        "Fn::Sub": "https://${WebhookApi}.execute-api.${AWS::Region}.amazonaws.com/${Stage}/webhooks/"
+    }
+
+
+def test_every_function_has_a_log_group_with_retention_and_alarms(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    for logical_id in functions(template):
+        log_group = properties_of(template, logical_id)["LoggingConfig"]["LogGroup"]["Ref"]
+        assert resources[log_group]["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+        for metric in ("Errors", "Throttles"):
+            alarm = resources[f"{logical_id}{metric}Alarm"]["Properties"]
+            assert alarm["MetricName"] == metric
+            assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": logical_id}}]
+
+
 def test_functions_are_read_with_globals_applied(template: dict[str, Any]) -> None:
     specs = functions(template)
 
     assert EXPECTED_FUNCTIONS.keys() <= specs.keys()
-    for logical_id, code_dir in EXPECTED_FUNCTIONS.items():
+    for logical_id, (code_dir, timeout, memory) in EXPECTED_FUNCTIONS.items():
         spec = specs[logical_id]
         assert spec.runtime == "python3.13"
         assert spec.handler == "app.lambda_handler"
         assert spec.code_uri == REPO_ROOT / code_dir
         assert (spec.code_uri / "app.py").is_file()
-        assert (spec.timeout, spec.memory_size) == (120, 512)
+        assert (spec.timeout, spec.memory_size) == (timeout, memory), logical_id
         assert spec.environment["TABLE_NAME"] == {"Ref": "StateTable"}
 
 

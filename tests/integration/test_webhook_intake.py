@@ -1,0 +1,620 @@
+"""Webhook intake through the real WebhookFunction handler, on the embedded AWS.
+
+What is proven here: a signed delivery is archived byte for byte and becomes exactly one queued WorkItem;
+duplicates, replays, tampering, bad bodies, unknown connectors and oversize bodies are answered without
+queuing anything (and never with a 5xx); an AWS failure is a 5xx whose retry is not taken for a
+duplicate; the FreshBooks handshake stores the verifier, and only a confirmed verifier signs callbacks.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from invoice_relay.connector import ConnectorConfig
+from invoice_relay.errors import PermanentError, TransientError
+from invoice_relay.pipeline import queue
+from invoice_relay.pipeline.services import services
+from invoice_relay.pipeline.work import WorkItem
+from invoice_relay.storage.state import ConnectorStore
+from invoice_relay.storage.table import state_table
+from invoice_relay.webhooks import freshbooks, intake
+from local.sample_events import freshbooks_callback, shop_webhook
+from local.stack import LocalStack
+
+CID = "shop-intake-test"
+SECRET_NAME = f"invoice-relay/dev/{CID}/webhook"
+VERIFIER_SECRET_NAME = f"invoice-relay/dev/{CID}/freshbooks-callbacks"
+SECRET = "whsec_" + base64.b64encode(b"integration-test shop webhooks!!").decode()
+VERIFIER = "fb-verifier-for-callback-3001"
+ORDER = {
+    "id": "ord_7001",
+    "number": "7001",
+    "orderDate": "2026-11-20T09:14:30.000-06:00",
+    "currency": "USD",
+    "customer": {"id": "cus_1", "email": "buyer@example.com", "firstName": "Bo", "lastName": "Buyer"},
+    "lineItems": [{"sku": "MUG-12OZ", "name": "Mug", "quantity": 1, "unitPrice": "12.00", "taxRate": None}],
+    "subtotal": "12.00",
+    "taxTotal": "0.00",
+    "total": "12.00",
+    "status": "open",
+    "paymentStatus": "pending",
+    "updatedAt": "2026-11-20T15:14:30.000Z",
+}
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalStack]:
+    with LocalStack(seed_demo=False) as local:
+        # The queue module caches its SQS client; a client made for an earlier stack points elsewhere.
+        queue.sqs_client.cache_clear()
+        local.aws.create_secret(SECRET_NAME, {"secrets": [SECRET]})
+        config = ConnectorConfig.model_validate(
+            {
+                "connector_id": CID,
+                "name": "Shop → FreshBooks (intake tests)",
+                "source": {
+                    "system": "shop",
+                    "base_url": "http://127.0.0.1:9",
+                    "credentials_secret": f"invoice-relay/dev/{CID}/shop",
+                    "webhook_secret": SECRET_NAME,
+                },
+                "target": {
+                    "system": "freshbooks",
+                    "api_url": "http://127.0.0.1:9",
+                    "auth_url": "http://127.0.0.1:9",
+                    "account_id": "xZNQ1X",
+                    "oauth_app_secret": f"invoice-relay/dev/{CID}/freshbooks-app",
+                    "token_secret": f"invoice-relay/dev/{CID}/freshbooks-tokens",
+                    "callback_verifier_secret": VERIFIER_SECRET_NAME,
+                },
+            }
+        )
+        ConnectorStore(state_table(local.table_name)).put(config)
+        yield local
+
+
+@pytest.fixture(autouse=True)
+def empty_queue(stack: LocalStack) -> None:
+    drain(stack)
+
+
+def drain(stack: LocalStack) -> list[WorkItem]:
+    """Every message on the delivery queue (deleted as read), as WorkItems."""
+    sqs = stack.aws.client("sqs")
+    url = stack.physical["DeliveryQueue"]
+    items = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            return items
+        for message in messages:
+            items.append(WorkItem.model_validate_json(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def post(stack: LocalStack, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    response = stack.invoke("WebhookFunction", event)
+    return response["statusCode"], json.loads(response["body"])
+
+
+def order_event(*, message_id: str | None = None, sent: dt.datetime | None = None, **kwargs: Any) -> dict:
+    return shop_webhook(
+        kwargs.pop("event_type", "order.created"),
+        kwargs.pop("data", ORDER),
+        message_id=message_id or f"msg_{uuid.uuid4().hex}",
+        secret=kwargs.pop("secret", SECRET),
+        sent=sent or dt.datetime.now(dt.UTC),
+        connector_id=kwargs.pop("connector_id", CID),
+    )
+
+
+def archived(stack: LocalStack, delivery_id: str) -> list[str]:
+    s3 = stack.aws.client("s3")
+    listing = s3.list_objects_v2(Bucket=stack.bucket_name, Prefix=f"raw/{CID}/")
+    return [o["Key"] for o in listing.get("Contents", []) if delivery_id in o["Key"]]
+
+
+def raw_object(stack: LocalStack, key: str) -> bytes:
+    return stack.aws.client("s3").get_object(Bucket=stack.bucket_name, Key=key)["Body"].read()
+
+
+def dedupe_record(stack: LocalStack, delivery_id: str) -> dict[str, Any] | None:
+    return state_table(stack.table_name).get_item(Key=intake.DeliveryLedger.key(CID, delivery_id)).get("Item")
+
+
+def store_verifiers(
+    stack: LocalStack, verifiers: dict[str, str], pending: dict[str, str] | None = None
+) -> None:
+    stack.aws.create_secret(VERIFIER_SECRET_NAME, {"verifiers": verifiers, "pending": pending or {}})
+
+
+def stored_verifiers(stack: LocalStack) -> dict[str, Any]:
+    value = stack.aws.client("secretsmanager").get_secret_value(SecretId=VERIFIER_SECRET_NAME)
+    return json.loads(value["SecretString"])
+
+
+# ---------------------------------------------------------------------- the shop (Standard Webhooks)
+
+
+def test_a_signed_order_is_archived_byte_for_byte_and_queued_once(stack: LocalStack) -> None:
+    event = order_event()
+    delivery_id = event["headers"]["webhook-id"]
+
+    status, body = post(stack, event)
+
+    assert (status, body) == (202, {"status": "accepted", "delivery_id": delivery_id})
+    (item,) = drain(stack)
+    assert item.connector_id == CID
+    assert (item.source_system, item.event_type) == ("shop", "order.created")
+    assert (item.source_id, item.version) == ("ord_7001", "2026-11-20T15:14:30.000Z")
+    assert item.delivery_id == delivery_id
+    assert item.payload == ORDER
+    today = dt.datetime.now(dt.UTC)
+    assert item.raw_key == f"raw/{CID}/shop/webhooks/{today:%Y/%m/%d}/{delivery_id}.json"
+    stored = stack.aws.client("s3").get_object(Bucket=stack.bucket_name, Key=item.raw_key)
+    assert stored["Body"].read() == event["body"].encode("utf-8")
+    assert stored["ContentType"] == "application/json"
+    record = dedupe_record(stack, delivery_id)
+    assert record is not None and record["state"] == "accepted" and record["raw_key"] == item.raw_key
+    seven_days = dt.timedelta(days=7).total_seconds()
+    assert abs(int(record["expires_at"]) - (today.timestamp() + seven_days)) < 120
+
+
+@pytest.mark.parametrize(
+    ("event_type", "data", "source_id", "version"),
+    [
+        ("customer.updated", {"id": "cus_9", "email": "a@example.com", "updatedAt": "2026-11-20T10:00:00Z"},
+         "cus_9", "2026-11-20T10:00:00Z"),
+        ("payment.captured", {"id": "pay_9", "orderId": "ord_7001", "capturedAt": "2026-11-20T10:05:00Z"},
+         "pay_9", "2026-11-20T10:05:00Z"),
+    ],
+)  # fmt: skip
+def test_every_shop_event_type_becomes_its_work_item(
+    stack: LocalStack, event_type: str, data: dict, source_id: str, version: str
+) -> None:
+    status, body = post(stack, order_event(event_type=event_type, data=data))
+
+    assert (status, body["status"]) == (202, "accepted")
+    (item,) = drain(stack)
+    assert (item.event_type, item.source_id, item.version, item.payload) == (
+        event_type,
+        source_id,
+        version,
+        data,
+    )
+
+
+def test_the_same_delivery_three_times_is_queued_once(stack: LocalStack) -> None:
+    event = order_event()
+
+    answers = [post(stack, event) for _ in range(3)]
+
+    assert [(status, body["status"]) for status, body in answers] == [
+        (202, "accepted"),
+        (202, "duplicate"),
+        (202, "duplicate"),
+    ]
+    assert len(drain(stack)) == 1
+
+
+def test_a_redelivery_signed_again_later_is_still_a_duplicate(stack: LocalStack) -> None:
+    # A sender's retry carries the same webhook-id with a new timestamp and signature.
+    now = dt.datetime.now(dt.UTC)
+    first = order_event(message_id="msg_retry_1", sent=now - dt.timedelta(minutes=3))
+    retry = order_event(message_id="msg_retry_1", sent=now)
+
+    assert post(stack, first)[1]["status"] == "accepted"
+    assert post(stack, retry)[1]["status"] == "duplicate"
+    assert len(drain(stack)) == 1
+
+
+def test_a_replayed_delivery_with_an_old_timestamp_is_rejected(stack: LocalStack) -> None:
+    event = order_event(sent=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=6))
+
+    status, body = post(stack, event)
+
+    assert status == 401
+    assert body["status"] == "rejected" and "tolerance" in body["reason"]
+    assert drain(stack) == []
+    assert archived(stack, event["headers"]["webhook-id"]) == []
+
+
+def test_a_tampered_delivery_is_rejected(stack: LocalStack) -> None:
+    event = order_event()
+    event["body"] = event["body"].replace('"12.00"', '"0.01"')
+
+    status, body = post(stack, event)
+
+    assert (status, body["status"]) == (401, "rejected")
+    assert "no signature matches" in body["reason"]
+    assert drain(stack) == []
+    assert archived(stack, event["headers"]["webhook-id"]) == []
+
+
+def test_a_delivery_without_signature_headers_is_rejected(stack: LocalStack) -> None:
+    event = order_event()
+    for name in ("webhook-id", "webhook-timestamp", "webhook-signature"):
+        del event["headers"][name]
+        del event["multiValueHeaders"][name]
+
+    status, body = post(stack, event)
+
+    assert (status, body["reason"]) == (401, "missing header webhook-id")
+    assert drain(stack) == []
+
+
+def test_a_delivery_signed_with_a_wrong_secret_is_rejected(stack: LocalStack) -> None:
+    other = "whsec_" + base64.b64encode(b"someone else's secret, 32 bytes!").decode()
+
+    status, _ = post(stack, order_event(secret=other))
+
+    assert status == 401
+    assert drain(stack) == []
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b'{"type": "order.created", "data": {', "body is not valid JSON"),
+        (b"\xff\xfe not utf-8", "body is not valid JSON"),
+        (b'["order.created"]', "body is not a JSON object"),
+        (b'{"data": {"id": "ord_1"}}', "'type' must be a non-empty string"),
+        (b'{"type": "order.created", "data": "ord_1"}', "'data' must be an object"),
+        (b'{"type": "order.created", "data": {"number": "7001"}}', "has no id"),
+    ],
+)
+def test_a_validly_signed_but_unusable_body_is_a_400(stack: LocalStack, raw: bytes, reason: str) -> None:
+    event = signed_raw(raw)
+
+    status, body = post(stack, event)
+
+    assert status == 400
+    assert body["status"] == "rejected" and reason in body["reason"]
+    assert drain(stack) == []
+
+
+def signed_raw(raw: bytes) -> dict[str, Any]:
+    """A delivery whose body is exactly `raw` (base64 in the proxy event, as for a binary body)."""
+    from invoice_relay.webhooks import standard
+
+    event = order_event()
+    headers = standard.sign(raw, SECRET, message_id=f"msg_{uuid.uuid4().hex}")
+    for name, value in headers.items():
+        event["headers"][name] = value
+        event["multiValueHeaders"][name] = [value]
+    event["body"] = base64.b64encode(raw).decode()
+    event["isBase64Encoded"] = True
+    return event
+
+
+def test_a_base64_encoded_body_is_verified_and_archived_as_the_decoded_bytes(stack: LocalStack) -> None:
+    raw = json.dumps({"type": "order.created", "timestamp": "2026-11-20T15:15:00Z", "data": ORDER}).encode()
+    event = signed_raw(raw)
+
+    status, body = post(stack, event)
+
+    assert (status, body["status"]) == (202, "accepted")
+    (item,) = drain(stack)
+    stored = stack.aws.client("s3").get_object(Bucket=stack.bucket_name, Key=item.raw_key)["Body"].read()
+    assert stored == raw
+
+
+def test_an_unknown_connector_is_a_404(stack: LocalStack) -> None:
+    for connector_id in ("no-such-connector", "Not_A_Valid_Id", "x" * 300):
+        event = order_event(connector_id=connector_id)
+
+        status, body = post(stack, event)
+
+        assert status == 404, connector_id
+        assert body["status"] == "rejected" and "unknown connector" in body["reason"]
+    assert drain(stack) == []
+
+
+def test_an_oversize_body_is_a_413_before_anything_else(stack: LocalStack) -> None:
+    big = {**ORDER, "note": "x" * intake.DEFAULT_MAX_BODY_BYTES}
+    event = order_event(data=big, connector_id="no-such-connector")
+
+    status, body = post(stack, event)
+
+    assert status == 413
+    assert "limit is 262144" in body["reason"]
+    assert drain(stack) == []
+
+
+def test_an_event_just_under_the_size_limit_that_cannot_be_queued_is_a_413(stack: LocalStack) -> None:
+    # The WorkItem (payload plus envelope) would exceed what SQS takes: retrying cannot help, so no 5xx.
+    filler = intake.DEFAULT_MAX_BODY_BYTES - len(order_event()["body"]) - 200
+    event = order_event(data={**ORDER, "note": "x" * filler})
+    assert intake.DEFAULT_MAX_BODY_BYTES - 400 < len(event["body"]) <= intake.DEFAULT_MAX_BODY_BYTES
+
+    status, body = post(stack, event)
+
+    assert (status, body["reason"]) == (413, "the event is too large to queue")
+    assert drain(stack) == []
+
+
+def test_an_unknown_event_type_is_archived_and_ignored(stack: LocalStack) -> None:
+    event = order_event(event_type="order.fulfilled", data={"id": "ord_7001"})
+    delivery_id = event["headers"]["webhook-id"]
+
+    status, body = post(stack, event)
+
+    assert (status, body) == (
+        202,
+        {"status": "ignored", "delivery_id": delivery_id, "event_type": "order.fulfilled"},
+    )
+    assert drain(stack) == []
+    assert len(archived(stack, delivery_id)) == 1
+
+
+def test_a_rotated_secret_is_picked_up_without_waiting_for_the_cache(stack: LocalStack) -> None:
+    new_secret = "whsec_" + base64.b64encode(b"the shop's rotated webhook key!!").decode()
+    assert post(stack, order_event())[0] == 202  # the old secret is now cached
+    stack.aws.create_secret(SECRET_NAME, {"secrets": [SECRET, new_secret]})
+    try:
+        status, _ = post(stack, order_event(secret=new_secret))
+    finally:
+        stack.aws.create_secret(SECRET_NAME, {"secrets": [SECRET]})
+
+    assert status == 202
+    assert len(drain(stack)) == 2
+
+
+# ---------------------------------------------------------------------- AWS failures: 5xx, then a clean retry
+
+
+def aws_error(operation: str) -> ClientError:
+    return ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "try again"}}, operation)
+
+
+def test_a_queue_failure_is_a_503_and_the_retry_is_not_a_duplicate(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event = order_event()
+    delivery_id = event["headers"]["webhook-id"]
+
+    def unavailable(*args: Any, **kwargs: Any) -> str:
+        raise aws_error("SendMessage")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(intake, "enqueue", unavailable)
+        status, body = post(stack, event)
+
+    assert (status, body["status"]) == (503, "error")
+    assert dedupe_record(stack, delivery_id) is None  # the claim was released
+    assert drain(stack) == []
+
+    status, body = post(stack, event)  # the sender retries
+
+    assert (status, body["status"]) == (202, "accepted")
+    assert len(drain(stack)) == 1
+
+
+def test_an_archive_failure_is_a_503_and_nothing_is_queued(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event = order_event()
+
+    def unavailable(*args: Any, **kwargs: Any) -> str:
+        raise aws_error("PutObject")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(services().bucket, "put_export", unavailable)
+        status, _ = post(stack, event)
+
+    assert status == 503
+    assert dedupe_record(stack, event["headers"]["webhook-id"]) is None
+    assert drain(stack) == []
+    assert post(stack, event)[0] == 202
+    assert len(drain(stack)) == 1
+
+
+def test_a_claim_left_by_a_crashed_invocation_blocks_retries_only_until_its_lease_ends(
+    stack: LocalStack,
+) -> None:
+    event = order_event()
+    delivery_id = event["headers"]["webhook-id"]
+    now = int(dt.datetime.now(dt.UTC).timestamp())
+    crashed = {
+        **intake.DeliveryLedger.key(CID, delivery_id),
+        "state": "processing",
+        "owner": "a-crashed-invocation",
+        "lease_until": now + 30,
+        "expires_at": now + 86400,
+    }
+    table = state_table(stack.table_name)
+    table.put_item(Item=crashed)
+
+    status, body = post(stack, event)
+
+    assert (status, body["status"]) == (409, "in_progress")  # not "duplicate": nothing was queued yet
+    assert drain(stack) == []
+
+    table.put_item(Item={**crashed, "lease_until": now - 1})  # the lease ran out
+
+    status, body = post(stack, event)
+
+    assert (status, body["status"]) == (202, "accepted")
+    assert len(drain(stack)) == 1
+
+
+# ---------------------------------------------------------------------- FreshBooks callbacks
+
+
+def handshake(callback_id: str, verifier: str) -> dict[str, Any]:
+    fields = {
+        "name": "callback.verify",
+        "object_id": callback_id,
+        "verifier": verifier,
+        "account_id": "xZNQ1X",
+    }
+    return freshbooks_callback(fields, verifier=None, connector_id=CID)
+
+
+def paid_callback(invoice_id: str, verifier: str = VERIFIER) -> dict[str, Any]:
+    fields = {"name": "invoice.paid", "object_id": invoice_id, "account_id": "xZNQ1X", "user_id": "1"}
+    return freshbooks_callback(fields, verifier=verifier, connector_id=CID)
+
+
+class FakeFreshBooksTarget:
+    """Stands in for the FreshBooks adapter in the handler's confirmation hook."""
+
+    def __init__(self, refuse: bool = False):
+        self.refuse = refuse
+        self.confirmed: list[tuple[str, str]] = []
+        self.client = self
+
+    def verify_callback(self, callback_id: str, verifier: str) -> dict[str, Any]:
+        if self.refuse:
+            raise PermanentError("FreshBooks: verifier does not match", partner="freshbooks", status=422)
+        self.confirmed.append((callback_id, verifier))
+        return {"callbackid": int(callback_id), "verified": True}
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_freshbooks_handshake_confirms_and_stores_the_verifier(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store_verifiers(stack, {})
+    fake = FakeFreshBooksTarget()
+    monkeypatch.setattr(services(), "target_for", lambda config: fake)
+
+    status, body = post(stack, handshake("3001", VERIFIER))
+
+    assert (status, body) == (200, {"status": "verified", "callback_id": "3001"})
+    assert fake.confirmed == [("3001", VERIFIER)]
+    assert stored_verifiers(stack) == {"verifiers": {"3001": VERIFIER}, "pending": {}}
+    assert drain(stack) == []
+    # The handshake body holds a secret: it is never archived.
+    assert not any(VERIFIER.encode() in raw_object(stack, key) for key in archived(stack, ""))
+
+    status, body = post(stack, paid_callback("987654"))  # now signed callbacks count
+
+    assert (status, body["status"]) == (202, "accepted")
+    (item,) = drain(stack)
+    assert (item.source_system, item.event_type, item.source_id) == ("freshbooks", "invoice.paid", "987654")
+    assert item.payload["account_id"] == "xZNQ1X"
+    assert (
+        item.raw_key
+        and item.raw_key.startswith(f"raw/{CID}/freshbooks/webhooks/")
+        and item.raw_key.endswith(".form")
+    )
+
+
+def test_a_handshake_freshbooks_refuses_leaves_the_verifier_pending(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Anybody can post a callback.verify: its verifier must not sign anything until FreshBooks accepts it.
+    store_verifiers(stack, {"3001": VERIFIER})
+    monkeypatch.setattr(services(), "target_for", lambda config: FakeFreshBooksTarget(refuse=True))
+
+    status, body = post(stack, handshake("3002", "forged-verifier"))
+
+    assert (status, body["status"]) == (401, "rejected")
+    assert stored_verifiers(stack) == {
+        "verifiers": {"3001": VERIFIER},
+        "pending": {"3002": "forged-verifier"},
+    }
+    status, _ = post(stack, paid_callback("111", verifier="forged-verifier"))
+    assert status == 401
+    assert drain(stack) == []
+
+
+def test_a_handshake_that_cannot_be_confirmed_yet_stores_the_verifier_as_pending(stack: LocalStack) -> None:
+    # The real adapter, but the connector has no FreshBooks tokens yet: our side, so a 5xx (FreshBooks
+    # resends the verification), and the verifier waits as pending.
+    store_verifiers(stack, {})
+
+    status, body = post(stack, handshake("3003", "verifier-3003"))
+
+    assert status == 500 and body["status"] == "error"
+    assert stored_verifiers(stack) == {"verifiers": {}, "pending": {"3003": "verifier-3003"}}
+
+
+def test_a_freshbooks_callback_is_queued_once_and_tampering_is_rejected(stack: LocalStack) -> None:
+    store_verifiers(stack, {"3001": VERIFIER})
+    event = paid_callback("555")
+
+    answers = [post(stack, event)[1]["status"] for _ in range(2)]
+    tampered = paid_callback("556")
+    tampered["body"] = tampered["body"].replace("556", "557")
+    unsigned = paid_callback("558")
+    del unsigned["headers"]["X-FreshBooks-Hmac-SHA256"]
+
+    assert answers == ["accepted", "duplicate"]
+    assert post(stack, tampered)[0] == 401
+    assert post(stack, unsigned) == (
+        401,
+        {"status": "rejected", "reason": "missing header X-FreshBooks-Hmac-SHA256"},
+    )
+    (item,) = drain(stack)
+    assert item.source_id == "555"
+
+
+def test_an_unrouted_freshbooks_event_is_archived_and_ignored(stack: LocalStack) -> None:
+    store_verifiers(stack, {"3001": VERIFIER})
+    fields = {"name": "estimate.create", "object_id": "42", "account_id": "xZNQ1X"}
+
+    status, body = post(stack, freshbooks_callback(fields, verifier=VERIFIER, connector_id=CID))
+
+    assert (status, body["status"]) == (202, "ignored")
+    assert len(archived(stack, body["delivery_id"])) == 1
+    assert drain(stack) == []
+
+
+def test_without_a_confirmation_hook_the_handshake_answers_pending(stack: LocalStack) -> None:
+    # accept_webhook itself, as a caller without the FreshBooks adapter would use it.
+    store_verifiers(stack, {})
+    event = handshake("3004", "verifier-3004")
+    body = event["body"].encode()
+
+    result = intake.accept_webhook(CID, event["headers"], body, services(), now=dt.datetime.now(dt.UTC))
+
+    assert (result.status_code, result.body) == (
+        202,
+        {"status": "verification_pending", "callback_id": "3004"},
+    )
+    assert result.verification is not None
+    assert (result.verification.callback_id, result.verification.verifier) == ("3004", "verifier-3004")
+    assert stored_verifiers(stack)["pending"] == {"3004": "verifier-3004"}
+
+
+def test_a_handshake_freshbooks_cannot_be_reached_for_is_a_503(stack: LocalStack) -> None:
+    store_verifiers(stack, {})
+    event = handshake("3005", "verifier-3005")
+
+    def unreachable(config: ConnectorConfig, callback_id: str, verifier: str) -> None:
+        raise TransientError("FreshBooks timed out", partner="freshbooks")
+
+    now = dt.datetime.now(dt.UTC)
+    body = event["body"].encode()
+    result = intake.accept_webhook(
+        CID, event["headers"], body, services(), now=now, confirm_callback=unreachable
+    )
+
+    assert (result.status_code, result.status) == (503, "error")
+    assert stored_verifiers(stack) == {"verifiers": {}, "pending": {"3005": "verifier-3005"}}
+
+
+def test_forged_handshakes_cannot_grow_the_verifier_secret(stack: LocalStack) -> None:
+    store_verifiers(stack, {"3001": VERIFIER})
+    store = freshbooks.CallbackVerifiers(VERIFIER_SECRET_NAME, client=stack.aws.client("secretsmanager"))
+
+    for callback_id in range(5000, 5000 + freshbooks.MAX_PENDING + 5):
+        store.add_pending(str(callback_id), f"forged-{callback_id}")
+
+    stored = stored_verifiers(stack)
+    assert stored["verifiers"] == {"3001": VERIFIER}  # confirmed ones are never pushed out
+    assert list(stored["pending"]) == [str(i) for i in range(5005, 5015)]
+    assert store.confirm("5014") and not store.confirm("5000")
+    assert stored_verifiers(stack)["verifiers"] == {"3001": VERIFIER, "5014": "forged-5014"}
