@@ -48,6 +48,9 @@ invoke: $(STAMP) ## Run one function like `sam local invoke`: make invoke FN=Pol
 	@[ -n "$(FN)" ] && [ -n "$(EVENT)" ] || { echo "usage: make invoke FN=<LogicalId> EVENT=events/<file>.json"; exit 2; }
 	$(PY) -m local.runner invoke $(FN) $(EVENT)
 
+api: $(STAMP) ## Serve the template's API routes on 127.0.0.1:3000, like `sam local start-api`
+	$(PY) -m local.api
+
 logs: $(STAMP) ## Show the structured logs of the last local runs
 	$(PY) -m local.runner logs
 

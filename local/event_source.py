@@ -81,8 +81,11 @@ def drain(
                 return counts
             time.sleep(0.2)
             continue
-        response = invoke(sqs_event(arn, received)) or {}
-        failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+        try:
+            response = invoke(sqs_event(arn, received)) or {}
+            failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
+        except Exception:  # a failed invocation: Lambda returns the whole batch to the queue
+            failed = {m["MessageId"] for m in received}
         for message in received:
             if message["MessageId"] in failed:
                 sqs.change_message_visibility(

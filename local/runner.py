@@ -79,6 +79,7 @@ class _LogSink(io.TextIOBase):
 
 _sink = _LogSink()
 _modules: dict[str, ModuleType] = {}
+_last_function: list[str] = []
 
 
 def _route_logs_to_sink() -> None:
@@ -105,14 +106,19 @@ def reset_layer_caches() -> None:
     """Forget per-container caches (settings, clients) — a new local stack is a new 'container'."""
     from aws_lambda_powertools.utilities import parameters
 
+    from invoice_relay.pipeline.deliver_function import _idempotent_delivery, idempotency_config
+    from invoice_relay.pipeline.queue import sqs_client
     from invoice_relay.pipeline.services import services
     from invoice_relay.settings import settings
     from invoice_relay.storage.objects import s3_client
     from invoice_relay.storage.table import state_table
 
-    for cached in (services, settings, s3_client, state_table):
+    for cached in (services, settings, s3_client, state_table, sqs_client):
+        cached.cache_clear()
+    for cached in (_idempotent_delivery, idempotency_config):
         cached.cache_clear()
     parameters.clear_caches()
+    _last_function.clear()
 
 
 def invoke(
@@ -130,6 +136,11 @@ def invoke(
 
     Exceptions propagate (as a failed invocation would), after the log file is closed.
     """
+    if _last_function != [logical_id]:
+        # Each function has its own containers on Lambda (and its own environment): a switch of function
+        # here starts from fresh per-container caches, as a cold start would.
+        reset_layer_caches()
+        _last_function[:] = [logical_id]
     os.environ.update(environment)
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ["AWS_LAMBDA_FUNCTION_NAME"] = environment.get("FUNCTION_NAME", logical_id)

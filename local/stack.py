@@ -12,14 +12,19 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from local import runner
+from local import event_source, runner
 from local.embedded_aws import EmbeddedAWS
+from local.sandboxes.freshbooks import FreshBooksSandbox
 from local.sandboxes.servicetrade import ServiceTradeSandbox
+from local.sandboxes.shop import SANDBOX_API_KEY, ShopSandbox
 from local.template import function_environment, functions, load_template
 
 STAGE = "dev"
 DEMO_CONNECTOR_ID = "demo-servicetrade"
 DEMO_TEMPLATE = "example_legacy_header_detail"
+DEMO_SHOP_CONNECTOR_ID = "demo-shop"
+# Locally, an event that waits for another (a payment before its order) is retried after 1 s, not 15 s.
+LOCAL_OVERRIDES = {"DEPENDENCY_WAIT_SECONDS": "1"}
 
 
 class LocalStack:
@@ -33,6 +38,8 @@ class LocalStack:
         self.servicetrade = ServiceTradeSandbox(
             username="bookkeeper@demo.example", password=secrets.token_urlsafe(12)
         )
+        self.shop: ShopSandbox | None = None
+        self.freshbooks: FreshBooksSandbox | None = None
         self.template: dict[str, Any] = {}
         self.physical: dict[str, str] = {}
 
@@ -51,10 +58,13 @@ class LocalStack:
         if self.seed_demo:
             self.servicetrade.seed_demo_data(count=self.invoices)
             self.add_servicetrade_connector(DEMO_CONNECTOR_ID, template=self.demo_template)
+            self.add_shop_connector(DEMO_SHOP_CONNECTOR_ID)
         return self
 
     def stop(self) -> None:
-        self.servicetrade.stop()
+        for sandbox in (self.shop, self.freshbooks, self.servicetrade):
+            if sandbox is not None and sandbox.running:
+                sandbox.stop()
         self.aws.stop()
 
     def __enter__(self) -> LocalStack:
@@ -74,7 +84,11 @@ class LocalStack:
 
     def environment(self, logical_id: str) -> dict[str, str]:
         env = function_environment(self.template, logical_id, self.physical, {"Stage": STAGE})
-        return {**env, **self.aws.env()}
+        return {**env, **LOCAL_OVERRIDES, **self.aws.env()}
+
+    @property
+    def delivery_queue_url(self) -> str:
+        return self.physical["DeliveryQueue"]
 
     def add_servicetrade_connector(
         self,
@@ -108,6 +122,78 @@ class LocalStack:
         )
         ConnectorStore(state_table(self.table_name)).put(config)
         return config
+
+    def start_commerce_sandboxes(self) -> tuple[ShopSandbox, FreshBooksSandbox]:
+        """The sandbox shop (signing with the demo webhook secret) and FreshBooks, whose items are the
+        shop's catalog (as after a catalog sync): only the order with NOT-IN-CATALOG-1 has an unknown SKU."""
+        from local.sample_events import DEMO_WEBHOOK_SECRET
+
+        if self.shop is None:
+            self.shop = ShopSandbox(webhook_secret=DEMO_WEBHOOK_SECRET).start()
+        if self.freshbooks is None:
+            self.freshbooks = FreshBooksSandbox().start()
+            for product in self.shop.products():
+                self.freshbooks.add_item(
+                    product["sku"], product["name"], product["price"], product["currency"]
+                )
+        return self.shop, self.freshbooks
+
+    def add_shop_connector(
+        self, connector_id: str, *, create_unknown_items: bool = False, connect_oauth: bool = True
+    ) -> Any:
+        """Register a shop → FreshBooks connector: API key, webhook secret, FreshBooks app and (through
+        the sandbox's consent page) OAuth tokens, all in Secrets Manager."""
+        from invoice_relay.connector import ConnectorConfig
+        from invoice_relay.connectors.freshbooks.oauth import complete_connection
+        from invoice_relay.storage.state import ConnectorStore
+        from invoice_relay.storage.table import state_table
+        from local.sample_events import (
+            DEMO_FRESHBOOKS_CALLBACK_ID,
+            DEMO_FRESHBOOKS_VERIFIER,
+            DEMO_WEBHOOK_SECRET,
+        )
+
+        shop, freshbooks = self.start_commerce_sandboxes()
+        prefix = f"invoice-relay/{STAGE}/{connector_id}"
+        redirect_uri = f"http://127.0.0.1:3000/oauth/{connector_id}/callback"
+        self.aws.create_secret(f"{prefix}/shop", {"api_key": SANDBOX_API_KEY})
+        self.aws.create_secret(f"{prefix}/webhook", {"secrets": [DEMO_WEBHOOK_SECRET]})
+        self.aws.create_secret(f"{prefix}/freshbooks-app", freshbooks.app_credentials(redirect_uri))
+        self.aws.create_secret(
+            f"{prefix}/freshbooks-callbacks",
+            {"verifiers": {DEMO_FRESHBOOKS_CALLBACK_ID: DEMO_FRESHBOOKS_VERIFIER}, "pending": {}},
+        )
+        source = {
+            "system": "shop",
+            "base_url": shop.base_url,
+            "credentials_secret": f"{prefix}/shop",
+            "webhook_secret": f"{prefix}/webhook",
+        }
+        target = {
+            "system": "freshbooks",
+            "api_url": freshbooks.base_url,
+            "auth_url": freshbooks.base_url,
+            "account_id": freshbooks.account_id,
+            "oauth_app_secret": f"{prefix}/freshbooks-app",
+            "token_secret": f"{prefix}/freshbooks-tokens",
+            "callback_verifier_secret": f"{prefix}/freshbooks-callbacks",
+            "create_unknown_items": create_unknown_items,
+        }
+        config = ConnectorConfig.model_validate(
+            {"connector_id": connector_id, "name": "Shop → FreshBooks", "source": source, "target": target}
+        )
+        ConnectorStore(state_table(self.table_name)).put(config)
+        if connect_oauth:  # like a user clicking "Allow" on the consent page of /oauth/<id>/connect
+            complete_connection(config.target, freshbooks.authorize(redirect_uri))
+        return config
+
+    def drain_delivery_queue(self, *, wait_for_delayed: float = 0.0) -> dict[str, int]:
+        """Feed the delivery queue to DeliverFunction, as the SQS event source mapping would."""
+        return event_source.drain(
+            self.delivery_queue_url,
+            lambda event: self.invoke("DeliverFunction", event),
+            wait_for_delayed=wait_for_delayed,
+        )
 
     # -- invocation ------------------------------------------------------------------------------------
     def invoke(self, logical_id: str, event: dict[str, Any], *, echo_logs: bool = False) -> Any:

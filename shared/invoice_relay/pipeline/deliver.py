@@ -104,7 +104,7 @@ class Delivery:
         invoice_id, number = self.target.deliver_invoice(
             document,
             customer=customer,
-            marker=f"shop-order-{self.item.source_id}",
+            marker=f"shop order {document.number}",
             create_unknown_items=self.target_config.create_unknown_items,
         )
         link = {"invoice_id": invoice_id, "number": number, "order_number": document.number}
