@@ -143,22 +143,16 @@ class LocalStack:
     ) -> Any:
         """Register a shop → FreshBooks connector: API key, webhook secret, FreshBooks app and (through
         the sandbox's consent page) OAuth tokens, all in Secrets Manager."""
-        from invoice_relay.connector import ConnectorConfig
-        from invoice_relay.connectors.freshbooks.oauth import complete_connection
-        from invoice_relay.storage.state import ConnectorStore
-        from invoice_relay.storage.table import state_table
         from local.sample_events import (
             DEMO_FRESHBOOKS_CALLBACK_ID,
             DEMO_FRESHBOOKS_VERIFIER,
             DEMO_WEBHOOK_SECRET,
         )
 
-        shop, freshbooks = self.start_commerce_sandboxes()
+        shop, _ = self.start_commerce_sandboxes()
         prefix = f"invoice-relay/{STAGE}/{connector_id}"
-        redirect_uri = f"http://127.0.0.1:3000/oauth/{connector_id}/callback"
         self.aws.create_secret(f"{prefix}/shop", {"api_key": SANDBOX_API_KEY})
         self.aws.create_secret(f"{prefix}/webhook", {"secrets": [DEMO_WEBHOOK_SECRET]})
-        self.aws.create_secret(f"{prefix}/freshbooks-app", freshbooks.app_credentials(redirect_uri))
         self.aws.create_secret(
             f"{prefix}/freshbooks-callbacks",
             {"verifiers": {DEMO_FRESHBOOKS_CALLBACK_ID: DEMO_FRESHBOOKS_VERIFIER}, "pending": {}},
@@ -169,22 +163,63 @@ class LocalStack:
             "credentials_secret": f"{prefix}/shop",
             "webhook_secret": f"{prefix}/webhook",
         }
+        target = {"callback_verifier_secret": f"{prefix}/freshbooks-callbacks"}
+        return self._add_freshbooks_connector(
+            connector_id, "Shop → FreshBooks", source, target, create_unknown_items, connect_oauth
+        )
+
+    def add_servicetrade_freshbooks_connector(self, connector_id: str, *, page_size: int = 20) -> Any:
+        """Register a ServiceTrade → FreshBooks connector: polled invoices delivered through the queue.
+        ServiceTrade's item codes are not in the FreshBooks catalog, so unknown items are created."""
+        self.start_commerce_sandboxes()
+        secret_name = f"invoice-relay/{STAGE}/{connector_id}/servicetrade"
+        self.aws.create_secret(
+            secret_name, {"username": self.servicetrade.username, "password": self.servicetrade.password}
+        )
+        source = {
+            "system": "servicetrade",
+            "base_url": self.servicetrade.base_url,
+            "credentials_secret": secret_name,
+            "page_size": page_size,
+        }
+        return self._add_freshbooks_connector(
+            connector_id, "ServiceTrade → FreshBooks", source, {}, True, True
+        )
+
+    def _add_freshbooks_connector(
+        self,
+        connector_id: str,
+        name: str,
+        source: dict[str, Any],
+        target_extra: dict[str, Any],
+        create_unknown_items: bool,
+        connect_oauth: bool,
+    ) -> Any:
+        from invoice_relay.connector import ConnectorConfig
+        from invoice_relay.connectors.freshbooks.oauth import complete_connection
+        from invoice_relay.storage.state import ConnectorStore
+        from invoice_relay.storage.table import state_table
+
+        assert self.freshbooks is not None
+        prefix = f"invoice-relay/{STAGE}/{connector_id}"
+        redirect_uri = f"http://127.0.0.1:3000/oauth/{connector_id}/callback"
+        self.aws.create_secret(f"{prefix}/freshbooks-app", self.freshbooks.app_credentials(redirect_uri))
         target = {
             "system": "freshbooks",
-            "api_url": freshbooks.base_url,
-            "auth_url": freshbooks.base_url,
-            "account_id": freshbooks.account_id,
+            "api_url": self.freshbooks.base_url,
+            "auth_url": self.freshbooks.base_url,
+            "account_id": self.freshbooks.account_id,
             "oauth_app_secret": f"{prefix}/freshbooks-app",
             "token_secret": f"{prefix}/freshbooks-tokens",
-            "callback_verifier_secret": f"{prefix}/freshbooks-callbacks",
             "create_unknown_items": create_unknown_items,
+            **target_extra,
         }
         config = ConnectorConfig.model_validate(
-            {"connector_id": connector_id, "name": "Shop → FreshBooks", "source": source, "target": target}
+            {"connector_id": connector_id, "name": name, "source": source, "target": target}
         )
         ConnectorStore(state_table(self.table_name)).put(config)
         if connect_oauth:  # like a user clicking "Allow" on the consent page of /oauth/<id>/connect
-            complete_connection(config.target, freshbooks.authorize(redirect_uri))
+            complete_connection(config.target, self.freshbooks.authorize(redirect_uri))
         return config
 
     def drain_delivery_queue(self, *, wait_for_delayed: float = 0.0) -> dict[str, int]:
