@@ -183,8 +183,9 @@ def _api_gateway_error(status: int, message: str) -> Response:
 class LocalApi:
     """A WSGI app serving the template's API routes against a started `LocalStack`."""
 
-    def __init__(self, stack: Any, *, stage: str = "dev", echo_logs: bool = False):
+    def __init__(self, stack: Any, *, stage: str = "dev", echo_logs: bool = False, log_requests: bool = True):
         self.stack = stack
+        self.log_requests = log_requests
         self.stage = stage
         self.echo_logs = echo_logs
         self.routes = api_routes(stack.template or load_template())
@@ -238,11 +239,12 @@ class LocalApi:
             else:
                 response = http_response(result)
         elapsed_ms = (time.monotonic() - started) * 1000
-        print(
-            f"{request.method} {request.full_path.rstrip('?')} → {route.logical_id} "
-            f"{response.status_code} ({elapsed_ms:.0f} ms)",
-            file=sys.stderr,
-        )
+        if self.log_requests:
+            print(
+                f"{request.method} {request.full_path.rstrip('?')} → {route.logical_id} "
+                f"{response.status_code} ({elapsed_ms:.0f} ms)",
+                file=sys.stderr,
+            )
         return response
 
     # -- serving ----------------------------------------------------------------------------------------

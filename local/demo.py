@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 from local.runner import LOG_DIR
-from local.stack import DEMO_CONNECTOR_ID, LocalStack
+from local.stack import DEMO_CONNECTOR_ID, DEMO_SHOP_CONNECTOR_ID, LocalStack
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = Path(os.environ.get("INVOICE_RELAY_DEMO_OUT", REPO / "out"))
@@ -42,7 +42,9 @@ def _print_run_log(stack: LocalStack, run_id: str) -> None:
 
 
 def main() -> int:
-    print("Invoice Relay demo — flow 1 (poll + write-back) and flow 2 (flat-file import)\n")
+    print(
+        "Invoice Relay demo — flows 1 + 2 (ServiceTrade → import file) and 3 (shop webhooks → FreshBooks)\n"
+    )
     with LocalStack() as stack:
         st = stack.servicetrade
         pending = [i for i in st.invoices() if i["status"] == "pending_accounting"]
@@ -99,8 +101,65 @@ def main() -> int:
             f"\nsecond cycle      poll: {again[0]['message']}; export: {again[1]['message']}"
             " — nothing is delivered or written back twice"
         )
+        order_to_invoice(stack)
     print(f"\nstructured logs   {LOG_DIR.relative_to(REPO)}/ (`make logs`)")
     return 0
+
+
+def order_to_invoice(stack: LocalStack) -> None:
+    """Flow 3: the sandbox shop POSTs signed webhooks over HTTP to the local API; the delivery queue is
+    fed to DeliverFunction as the SQS event source would; FreshBooks (sandbox) gets the result."""
+    from local.api import LocalApi
+
+    shop, freshbooks = stack.start_commerce_sandboxes()
+    api = LocalApi(stack, log_requests=False).start(port=0)
+    try:
+        shop.subscribe(f"{api.url}/webhooks/{DEMO_SHOP_CONNECTOR_ID}")
+        print("\n— flow 3 —")
+        print(f"local API         {api.url}/webhooks/{DEMO_SHOP_CONNECTOR_ID}   (like `make api`)")
+        print(f"shop / FreshBooks {shop.base_url}  /  {freshbooks.base_url}  (OAuth connected)")
+
+        payments = {p["orderId"]: p for p in shop.payments()}
+        early = payments.pop("ord_2001")
+        answers = shop.emit("payment.captured", early)  # a payment before its order: it must wait
+        for order in shop.orders():
+            answers += shop.emit("order.created", order, duplicate=1 if order["id"] == "ord_2002" else 0)
+        for payment in payments.values():
+            answers += shop.emit("payment.captured", payment)
+        customer = shop.orders()[0]["customer"]["id"]
+        shop.update_customer(customer, phone="+44 131 496 0000")
+        answers += shop.emit("customer.updated", shop.customer(customer))
+        answers += shop.emit("order.created", shop.orders()[0], tamper=True)
+        print(
+            f"webhooks sent     {len(answers)}: "
+            + ", ".join(f"{n}× {code}" for code, n in sorted(Counter(a.status_code for a in answers).items()))
+        )
+
+        drained = stack.drain_delivery_queue(wait_for_delayed=4)
+        print(f"DeliverFunction   {drained['records']} queue records in {drained['batches']} batches")
+        invoices, paid = freshbooks.invoices(), freshbooks.payments()
+        print(
+            f"FreshBooks now    {len(invoices)} invoices for {len(shop.orders())} orders,"
+            f" {len(paid)} payments, {len(freshbooks.clients())} clients"
+        )
+        _print_failures(stack)
+
+        shop.update_product("MUG-12OZ", price="15.50")
+        synced = stack.invoke("CatalogSyncFunction", _event("catalog_sync_schedule.json"))
+        print(f"CatalogSync       {synced['status']}: {synced['message']}")
+    finally:
+        api.stop()
+
+
+def _print_failures(stack: LocalStack) -> None:
+    from invoice_relay.storage.runs import RunHistory
+    from invoice_relay.storage.table import state_table
+
+    history = RunHistory(state_table(stack.table_name))
+    for run in history.recent_runs(DEMO_SHOP_CONNECTOR_ID, 100):
+        for event in history.run_events(run["run_id"]):
+            if event.level in {"warn", "error"} or "waiting" in event.message:
+                print(f"  {event.level:<5} {event.message}")
 
 
 if __name__ == "__main__":

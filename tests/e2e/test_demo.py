@@ -32,3 +32,20 @@ def test_demo_moves_invoices_into_an_import_file_and_writes_every_outcome_back(c
     assert len(headers) == processed  # one header record per exported invoice
     assert all(row.startswith(("H;", "D;")) for row in content)
     assert "second cycle" in out and "0 staged" in out and "0 exported" in out
+
+
+def test_demo_flow_3_turns_signed_shop_webhooks_into_freshbooks_invoices_and_payments(
+    capsys, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(demo, "OUT", tmp_path / "out")
+    assert demo.main() == 0
+    out = capsys.readouterr().out
+
+    sent = re.search(r"webhooks sent\s+(\d+): (\d+)× 202, 1× 401", out)
+    assert sent, out  # every signed webhook accepted, the tampered one refused
+    freshbooks = re.search(r"FreshBooks now\s+(\d+) invoices for (\d+) orders, (\d+) payments", out)
+    invoices, orders, payments = map(int, freshbooks.groups())
+    assert (invoices, orders) == (7, 8)  # one order has an unknown SKU: failed with its reason, not invoiced
+    assert payments == 5  # including the one that arrived before its order
+    assert "unknown SKU 'NOT-IN-CATALOG-1'" in out
+    assert "arrived before order" in out
