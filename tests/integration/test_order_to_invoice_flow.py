@@ -171,3 +171,25 @@ def test_tampered_and_replayed_webhooks_are_rejected_and_nothing_is_queued(stack
     assert [r.status_code for r in stack.shop.emit("order.created", order, tamper=True)] == [401]
     assert [r.status_code for r in stack.shop.emit("order.created", order, timestamp=1_600_000_000)] == [401]
     assert queue_depth(stack) == 0
+
+
+def test_freshbooks_invoice_paid_marks_the_shop_order_paid(stack):
+    from local.sample_events import freshbooks_callback
+
+    order_created(stack, "ord_2003")
+    stack.drain_delivery_queue()
+    [invoice] = invoices_for(stack, stack.shop.order("ord_2003")["number"])
+    fields = {
+        "name": "invoice.paid",
+        "object_id": str(invoice["id"]),
+        "account_id": stack.freshbooks.account_id,
+        "business_id": "1",
+        "identity_id": "1",
+        "user_id": "1",
+    }
+    answer = stack.invoke("WebhookFunction", freshbooks_callback(fields, connector_id=CID))
+    assert answer["statusCode"] == 202, answer
+    stack.drain_delivery_queue()
+    order = stack.shop.order("ord_2003")
+    assert order["status"] == "paid"
+    assert order["paymentReference"] == f"freshbooks-invoice-{invoice['id']}"
