@@ -67,9 +67,17 @@ from ..models import (
     Tax,
     Totals,
     round_money,
-    to_decimal,
 )
 from .base import Outcome, SourcePage, SourceRef
+from .payload import (
+    PLAUSIBLE_YEARS,
+    PayloadProblem,
+    currency_code,
+    decimal_value,
+    money_field,
+    text_value,
+    validation_reason,
+)
 
 if TYPE_CHECKING:
     from ..connector import ServiceTradeSourceConfig
@@ -85,7 +93,6 @@ LOGOUT_TIMEOUT = (3.05, 5)  # seconds; a slow logout must not eat the end of a L
 FAILED_COMMENT_PREFIX = "Invoice Relay could not transfer this invoice to accounting: "
 
 # Invoice dates outside this range are data errors (unset dates, milliseconds sent as seconds).
-_PLAUSIBLE_YEARS = range(1990, 2101)
 _STATUSES = {"draft": DocumentStatus.DRAFT, "void": DocumentStatus.VOID}
 
 
@@ -303,41 +310,29 @@ def invoice_to_document(payload: dict[str, Any]) -> Document:
     try:
         return _document(payload, label)
     except ValidationError as exc:
-        raise MappingError(f"{label}: {_validation_reason(exc)}", partner=PARTNER) from exc
-    except _Problem as problem:
+        raise MappingError(f"{label}: {validation_reason(exc)}", partner=PARTNER) from exc
+    except PayloadProblem as problem:
         raise MappingError(problem.reason(label), partner=PARTNER) from None
-
-
-class _Problem(Exception):
-    """A mapping problem; `reason()` words it for one invoice."""
-
-    def __init__(self, text: str, *, missing: bool = False):
-        super().__init__(text)
-        self.text = text
-        self.missing = missing
-
-    def reason(self, label: str) -> str:
-        return f"{label} has no {self.text}" if self.missing else f"{label}: {self.text}"
 
 
 def _document(payload: dict[str, Any], label: str) -> Document:
     kind = _kind(payload.get("type"))
     # Canonical credit notes carry positive amounts: turn a negative credit around.
-    sign = -1 if kind is DocumentKind.CREDIT_NOTE and _money(payload, "totalPrice") < 0 else 1
-    number = _text(payload.get("invoiceNumber"))
+    sign = -1 if kind is DocumentKind.CREDIT_NOTE and money_field(payload, "totalPrice") < 0 else 1
+    number = text_value(payload.get("invoiceNumber"))
     if number is None:
-        raise _Problem("invoiceNumber", missing=True)
+        raise PayloadProblem("invoiceNumber", missing=True)
     issue_date = _date(payload.get("transactionDate"), "transactionDate")
     if issue_date is None:
-        raise _Problem("transactionDate", missing=True)
-    currency = _currency(payload.get("currency"))
+        raise PayloadProblem("transactionDate", missing=True)
+    currency = currency_code(payload.get("currency"), "currency", default="USD")
     raw_rate = payload.get("taxRate")
-    tax_rate = Decimal(0) if raw_rate is None else _decimal(raw_rate, "taxRate")
+    tax_rate = Decimal(0) if raw_rate is None else decimal_value(raw_rate, "taxRate")
     lines = _lines(payload.get("items"), tax_rate, sign)
     totals = Totals(
-        subtotal=round_money(sign * _money(payload, "subtotal"), currency),
-        tax_total=round_money(sign * _money(payload, "totalTax"), currency),
-        total=round_money(sign * _money(payload, "totalPrice"), currency),
+        subtotal=round_money(sign * money_field(payload, "subtotal"), currency),
+        tax_total=round_money(sign * money_field(payload, "totalTax"), currency),
+        total=round_money(sign * money_field(payload, "totalPrice"), currency),
     )
     location = payload.get("location") if isinstance(payload.get("location"), dict) else {}
     return Document(
@@ -353,10 +348,12 @@ def _document(payload: dict[str, Any], label: str) -> Document:
         totals=totals,
         payment_terms=_payment_terms(payload.get("paymentTerms")),
         status=_STATUSES.get(str(payload.get("status")), DocumentStatus.ISSUED),
-        purchase_order=_text(payload.get("poNumber")),
+        purchase_order=text_value(payload.get("poNumber")),
         memo=_memo(payload.get("job"), location),
         external_refs=[
-            ExternalRef(system=PARTNER, id=str(payload["id"]), number=number, url=_text(payload.get("uri")))
+            ExternalRef(
+                system=PARTNER, id=str(payload["id"]), number=number, url=text_value(payload.get("uri"))
+            )
         ],
     )
 
@@ -366,45 +363,47 @@ def _kind(value: object) -> DocumentKind:
         return DocumentKind.INVOICE
     if value == "credit":
         return DocumentKind.CREDIT_NOTE
-    raise _Problem(f"type {value!r} is neither 'invoice' nor 'credit'")
+    raise PayloadProblem(f"type {value!r} is neither 'invoice' nor 'credit'")
 
 
 def _buyer(customer: object, location: dict[str, Any]) -> Party:
     if not customer:
-        raise _Problem("customer", missing=True)
+        raise PayloadProblem("customer", missing=True)
     if not isinstance(customer, dict):
-        raise _Problem(f"customer {customer!r} is not a customer record")
+        raise PayloadProblem(f"customer {customer!r} is not a customer record")
     if customer.get("id") is None:
-        raise _Problem("customer id", missing=True)
-    name = _text(customer.get("name"))
+        raise PayloadProblem("customer id", missing=True)
+    name = text_value(customer.get("name"))
     if name is None:
-        raise _Problem(f"customer {customer['id']} has no name")
+        raise PayloadProblem(f"customer {customer['id']} has no name")
     return Party(
         name=name,
-        account_number=_text(customer.get("accountNumber")),
-        email=_text(customer.get("email")),
-        phone=_text(customer.get("phone")),
+        account_number=text_value(customer.get("accountNumber")),
+        email=text_value(customer.get("email")),
+        phone=text_value(customer.get("phone")),
         address=_address(location.get("address")),
-        external_refs=[ExternalRef(system=PARTNER, id=str(customer["id"]), url=_text(customer.get("uri")))],
+        external_refs=[
+            ExternalRef(system=PARTNER, id=str(customer["id"]), url=text_value(customer.get("uri")))
+        ],
     )
 
 
 def _seller(vendor: object) -> Party | None:
-    if not isinstance(vendor, dict) or _text(vendor.get("name")) is None:
+    if not isinstance(vendor, dict) or text_value(vendor.get("name")) is None:
         return None
     refs = [ExternalRef(system=PARTNER, id=str(vendor["id"]))] if vendor.get("id") is not None else []
-    return Party(name=_text(vendor["name"]), external_refs=refs)
+    return Party(name=text_value(vendor["name"]), external_refs=refs)
 
 
 def _address(address: object) -> Address | None:
     if not isinstance(address, dict):
         return None
-    country = _text(address.get("country"))
+    country = text_value(address.get("country"))
     result = Address(
-        line1=_text(address.get("street")),
-        city=_text(address.get("city")),
-        region=_text(address.get("state")),
-        postal_code=_text(address.get("postalCode")),
+        line1=text_value(address.get("street")),
+        city=text_value(address.get("city")),
+        region=text_value(address.get("state")),
+        postal_code=text_value(address.get("postalCode")),
         country=country.upper() if country and len(country) == 2 else None,
     )
     return result if any(result.model_dump().values()) else None
@@ -412,26 +411,26 @@ def _address(address: object) -> Address | None:
 
 def _lines(items: object, tax_rate: Decimal, sign: int) -> list[Line]:
     if not isinstance(items, list) or not items:
-        raise _Problem("items", missing=True)
+        raise PayloadProblem("items", missing=True)
     lines = []
     for position, item in enumerate(items, start=1):
         if not isinstance(item, dict):
-            raise _Problem(f"item {position} is not an item record")
+            raise PayloadProblem(f"item {position} is not an item record")
         what = f"item {position}" + (f" (id {item['id']})" if item.get("id") is not None else "")
         if item.get("price") is None:
-            raise _Problem(f"{what} has no price")
+            raise PayloadProblem(f"{what} has no price")
         service_line = item.get("serviceLine") if isinstance(item.get("serviceLine"), dict) else {}
         lib_item = item.get("libItem") if isinstance(item.get("libItem"), dict) else {}
         net = item.get("totalPrice")
         lines.append(
             Line(
                 position=position,
-                description=_text(item.get("description")) or "",
-                sku=_text(lib_item.get("code")),
-                item_code=_text(service_line.get("abbr")),
-                quantity=_decimal(item.get("quantity", 1), f"{what} quantity"),
-                unit_price=sign * _decimal(item["price"], f"{what} price"),
-                net_amount=None if net is None else sign * _decimal(net, f"{what} totalPrice"),
+                description=text_value(item.get("description")) or "",
+                sku=text_value(lib_item.get("code")),
+                item_code=text_value(service_line.get("abbr")),
+                quantity=decimal_value(item.get("quantity", 1), f"{what} quantity"),
+                unit_price=sign * decimal_value(item["price"], f"{what} price"),
+                net_amount=None if net is None else sign * decimal_value(net, f"{what} totalPrice"),
                 tax_rate=tax_rate if item.get("taxable") is True and tax_rate else None,
             )
         )
@@ -442,7 +441,7 @@ def _taxes(lines: list[Line], rate: Decimal, tax_total: Decimal, currency: str) 
     """The invoice's one tax, as ServiceTrade computed it (the model checks it against the lines)."""
     if not rate:
         if tax_total:
-            raise _Problem(f"totalTax {tax_total} is charged without a taxRate")
+            raise PayloadProblem(f"totalTax {tax_total} is charged without a taxRate")
         return []
     taxable = [ln for ln in lines if ln.tax_rate]
     nets = (ln.quantity * ln.unit_price if ln.net_amount is None else ln.net_amount for ln in taxable)
@@ -455,16 +454,16 @@ def _payment_terms(terms: object) -> PaymentTerms | None:
         return None
     days = terms.get("days")
     if days is not None and (not isinstance(days, int) or isinstance(days, bool) or days < 0):
-        raise _Problem(f"paymentTerms days {days!r} is not a number of days")
-    return PaymentTerms(description=_text(terms.get("name")), due_offset_days=days)
+        raise PayloadProblem(f"paymentTerms days {days!r} is not a number of days")
+    return PaymentTerms(description=text_value(terms.get("name")), due_offset_days=days)
 
 
 def _memo(job: object, location: dict[str, Any]) -> str | None:
     parts = []
-    if isinstance(job, dict) and _text(job.get("number")):
-        parts.append(f"Job {_text(job['number'])}")
-    if _text(location.get("name")):
-        parts.append(f"Location {_text(location['name'])}")
+    if isinstance(job, dict) and text_value(job.get("number")):
+        parts.append(f"Job {text_value(job['number'])}")
+    if text_value(location.get("name")):
+        parts.append(f"Location {text_value(location['name'])}")
     return "; ".join(parts) or None
 
 
@@ -482,50 +481,10 @@ def _date(value: object, field: str) -> dt.date | None:
             raise ValueError
         date = dt.datetime.fromtimestamp(seconds, tz=dt.UTC).date()
     except (ValueError, OverflowError, OSError):
-        raise _Problem(f"{field} {value!r} is not a date") from None
-    if date.year not in _PLAUSIBLE_YEARS:
-        raise _Problem(f"{field} {value!r} is not a plausible date ({date.isoformat()})")
+        raise PayloadProblem(f"{field} {value!r} is not a date") from None
+    if date.year not in PLAUSIBLE_YEARS:
+        raise PayloadProblem(f"{field} {value!r} is not a plausible date ({date.isoformat()})")
     return date
-
-
-def _currency(value: object) -> str:
-    if value is None or value == "":
-        return "USD"
-    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z]{3}", value.strip()):
-        raise _Problem(f"currency {value!r} is not an ISO 4217 code")
-    return value.strip().upper()
-
-
-def _money(payload: dict[str, Any], field: str) -> Decimal:
-    if payload.get(field) is None:
-        raise _Problem(field, missing=True)
-    return _decimal(payload[field], field)
-
-
-def _decimal(value: object, what: str) -> Decimal:
-    try:
-        number = to_decimal(value)
-    except ValueError:
-        raise _Problem(f"{what} {value!r} is not a number") from None
-    if not number.is_finite():
-        raise _Problem(f"{what} {value!r} is not a number")
-    return number
-
-
-def _text(value: object) -> str | None:
-    if value is None or isinstance(value, dict | list | bool):
-        return None
-    text = str(value).strip()
-    return text or None
-
-
-def _validation_reason(exc: ValidationError) -> str:
-    reasons = []
-    for error in exc.errors():
-        message = str(error["msg"]).removeprefix("Value error, ")
-        where = ".".join(str(part) for part in error["loc"])
-        reasons.append(f"{where}: {message}" if where else message)
-    return "; ".join(reasons)
 
 
 # -- source ---------------------------------------------------------------------------------------------
@@ -617,5 +576,5 @@ def _ref(invoice: dict[str, Any]) -> SourceRef:
     return SourceRef(
         id=str(invoice["id"]),
         version=str(invoice.get("updated", "")),
-        number=_text(invoice.get("invoiceNumber")),
+        number=text_value(invoice.get("invoiceNumber")),
     )

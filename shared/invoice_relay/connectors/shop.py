@@ -86,9 +86,17 @@ from ..models import (
     Tax,
     Totals,
     round_money,
-    to_decimal,
 )
 from .base import SourceRef
+from .payload import (
+    PLAUSIBLE_YEARS,
+    PayloadProblem,
+    currency_code,
+    decimal_value,
+    money_field,
+    text_value,
+    validation_reason,
+)
 
 if TYPE_CHECKING:
     from ..connector import ShopSourceConfig
@@ -106,7 +114,6 @@ _ORDER_STATUSES = {
     "paid": DocumentStatus.PAID,
     "cancelled": DocumentStatus.VOID,
 }
-_PLAUSIBLE_YEARS = range(1990, 2101)
 _ADDRESS_FIELDS = {
     "line1": "line1",
     "line2": "line2",
@@ -351,18 +358,6 @@ def _mapped(raw: dict[str, Any], mapper: Callable[[dict[str, Any]], Any]) -> tup
 # -- mapping --------------------------------------------------------------------------------------------
 
 
-class _Problem(Exception):
-    """A mapping problem; `reason()` words it for one record."""
-
-    def __init__(self, text: str, *, missing: bool = False):
-        super().__init__(text)
-        self.text = text
-        self.missing = missing
-
-    def reason(self, label: str) -> str:
-        return f"{label} has no {self.text}" if self.missing else f"{label}: {self.text}"
-
-
 def _mapping(
     kind: str,
     payload: object,
@@ -374,16 +369,16 @@ def _mapping(
     """Run `build(payload)` for one record, turning every problem into a MappingError naming the record."""
     if not isinstance(payload, dict):
         raise MappingError(f"shop {kind} is not a JSON object", partner=PARTNER)
-    if _text(payload.get(id_field)) is None:
+    if text_value(payload.get(id_field)) is None:
         raise MappingError(f"shop {kind} has no {id_field}", partner=PARTNER)
-    name = _text(payload.get(label_field)) if label_field else None
+    name = text_value(payload.get(label_field)) if label_field else None
     label = f"shop {kind} {name or payload[id_field]}"
     try:
         return build(payload)
-    except _Problem as problem:
+    except PayloadProblem as problem:
         raise MappingError(problem.reason(label), partner=PARTNER) from None
     except ValidationError as exc:
-        raise MappingError(f"{label}: {_validation_reason(exc)}", partner=PARTNER) from exc
+        raise MappingError(f"{label}: {validation_reason(exc)}", partner=PARTNER) from exc
 
 
 def order_to_document(order: dict[str, Any]) -> Document:
@@ -442,7 +437,7 @@ def event_ref(event_type: str, data: dict[str, Any]) -> SourceRef:
     kind = event_type.split(".")[0]
 
     def build(record: dict[str, Any]) -> SourceRef:
-        number = _text(record.get("number")) if kind == "order" else None
+        number = text_value(record.get("number")) if kind == "order" else None
         return SourceRef(
             id=str(record["id"]).strip(),
             version=_required_text(record, version_field[event_type]),
@@ -455,19 +450,19 @@ def event_ref(event_type: str, data: dict[str, Any]) -> SourceRef:
 def _document(order: dict[str, Any]) -> Document:
     number = _required_text(order, "number")
     issue_date = _datetime(order.get("orderDate"), "orderDate").date()
-    currency = _currency(order.get("currency"), "currency")
+    currency = currency_code(order.get("currency"), "currency")
     if order.get("pricesIncludeTax") not in (None, False):
-        raise _Problem(
+        raise PayloadProblem(
             f"pricesIncludeTax {order['pricesIncludeTax']!r}: only tax-exclusive prices are supported"
         )
     status = order.get("status")
     if status not in _ORDER_STATUSES:
-        raise _Problem(f"status {status!r} is not one of {', '.join(_ORDER_STATUSES)}")
+        raise PayloadProblem(f"status {status!r} is not one of {', '.join(_ORDER_STATUSES)}")
     lines = _lines(order.get("lineItems"))
     totals = Totals(
-        subtotal=_money(order, "subtotal"),
-        tax_total=_money(order, "taxTotal"),
-        total=_money(order, "total"),
+        subtotal=money_field(order, "subtotal"),
+        tax_total=money_field(order, "taxTotal"),
+        total=money_field(order, "total"),
     )
     buyer = _customer(order.get("customer"), "customer.")
     return Document(
@@ -486,32 +481,32 @@ def _document(order: dict[str, Any]) -> Document:
 
 def _lines(items: object) -> list[Line]:
     if not isinstance(items, list) or not items:
-        raise _Problem("lineItems", missing=True)
+        raise PayloadProblem("lineItems", missing=True)
     lines = []
     for position, item in enumerate(items, start=1):
         if not isinstance(item, dict):
-            raise _Problem(f"line item {position} is not a line item record")
-        sku = _text(item.get("sku"))
+            raise PayloadProblem(f"line item {position} is not a line item record")
+        sku = text_value(item.get("sku"))
         what = f"line item {position}" + (f" (sku {sku})" if sku else "")
         if item.get("unitPrice") is None:
-            raise _Problem(f"{what} has no unitPrice")
+            raise PayloadProblem(f"{what} has no unitPrice")
         if item.get("quantity") is None:
-            raise _Problem(f"{what} has no quantity")
-        quantity = _decimal(item["quantity"], f"{what}: quantity")
+            raise PayloadProblem(f"{what} has no quantity")
+        quantity = decimal_value(item["quantity"], f"{what}: quantity")
         if quantity <= 0:
-            raise _Problem(f"{what}: quantity {item['quantity']!r} is not positive")
-        rate = None if item.get("taxRate") is None else _decimal(item["taxRate"], f"{what}: taxRate")
+            raise PayloadProblem(f"{what}: quantity {item['quantity']!r} is not positive")
+        rate = None if item.get("taxRate") is None else decimal_value(item["taxRate"], f"{what}: taxRate")
         if rate is not None and rate < 0:
-            raise _Problem(f"{what}: taxRate {item['taxRate']!r} is negative")
-        name, description = _text(item.get("name")), _text(item.get("description"))
+            raise PayloadProblem(f"{what}: taxRate {item['taxRate']!r} is negative")
+        name, description = text_value(item.get("name")), text_value(item.get("description"))
         lines.append(
             Line(
                 position=position,
                 description=" — ".join(part for part in (name, description) if part),
                 sku=sku,
                 quantity=quantity,
-                unit_price=_decimal(item["unitPrice"], f"{what}: unitPrice"),
-                discount=_decimal(item.get("discount") or 0, f"{what}: discount"),
+                unit_price=decimal_value(item["unitPrice"], f"{what}: unitPrice"),
+                discount=decimal_value(item.get("discount") or 0, f"{what}: discount"),
                 tax_rate=rate,
             )
         )
@@ -537,7 +532,7 @@ def _taxes(lines: list[Line], tax_total: Decimal, currency: str) -> list[Tax]:
                 for rate, amount in sorted(amounts.items())
             ]
     rate_sum, line_sum = (sum(amounts.values(), Decimal(0)) for amounts in (per_rate, per_line))
-    raise _Problem(
+    raise PayloadProblem(
         f"taxTotal {tax_total} does not match the line items' taxes"
         f" ({rate_sum} rounded per rate, {line_sum} rounded per line)"
     )
@@ -546,22 +541,22 @@ def _taxes(lines: list[Line], tax_total: Decimal, currency: str) -> list[Tax]:
 def _customer(customer: object, prefix: str) -> Customer:
     """A customer record (or an order's checkout snapshot, `prefix` "customer.") as a Customer."""
     if customer is None:
-        raise _Problem(prefix.rstrip(".") or "customer", missing=True)
+        raise PayloadProblem(prefix.rstrip(".") or "customer", missing=True)
     if not isinstance(customer, dict):
-        raise _Problem(f"{prefix.rstrip('.') or 'customer'} {customer!r} is not a customer record")
-    email = _text(customer.get("email"))
+        raise PayloadProblem(f"{prefix.rstrip('.') or 'customer'} {customer!r} is not a customer record")
+    email = text_value(customer.get("email"))
     if email is None:
-        raise _Problem(f"{prefix}email", missing=True)
+        raise PayloadProblem(f"{prefix}email", missing=True)
     if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
-        raise _Problem(f"{prefix}email {email!r} is not an e-mail address")
-    first, last = _text(customer.get("firstName")), _text(customer.get("lastName"))
-    company = _text(customer.get("company"))
+        raise PayloadProblem(f"{prefix}email {email!r} is not an e-mail address")
+    first, last = text_value(customer.get("firstName")), text_value(customer.get("lastName"))
+    company = text_value(customer.get("company"))
     person = " ".join(part for part in (first, last) if part) or None
-    customer_id = _text(customer.get("id"))  # None for a guest checkout
+    customer_id = text_value(customer.get("id"))  # None for a guest checkout
     return Customer(
         name=company or person or email,
         email=email,
-        phone=_text(customer.get("phone")),
+        phone=text_value(customer.get("phone")),
         address=_address(customer.get("billingAddress"), f"{prefix}billingAddress"),
         first_name=first,
         last_name=last,
@@ -574,12 +569,12 @@ def _address(address: object, field: str) -> Address | None:
     if address is None:
         return None
     if not isinstance(address, dict):
-        raise _Problem(f"{field} {address!r} is not an address")
-    country = _text(address.get("country"))
+        raise PayloadProblem(f"{field} {address!r} is not an address")
+    country = text_value(address.get("country"))
     if country is not None and not re.fullmatch(r"[A-Za-z]{2}", country):
-        raise _Problem(f"{field}.country {country!r} is not an ISO 3166-1 alpha-2 code")
+        raise PayloadProblem(f"{field}.country {country!r} is not an ISO 3166-1 alpha-2 code")
     result = Address(
-        **{ours: _text(address.get(theirs)) for ours, theirs in _ADDRESS_FIELDS.items()},
+        **{ours: text_value(address.get(theirs)) for ours, theirs in _ADDRESS_FIELDS.items()},
         country=country.upper() if country else None,
     )
     return result if any(result.model_dump().values()) else None
@@ -588,55 +583,58 @@ def _address(address: object, field: str) -> Address | None:
 def _payment(payment: dict[str, Any], order: dict[str, Any] | None) -> Payment:
     status = payment.get("status")
     if status not in (None, "captured"):
-        raise _Problem(f"status {status!r} is not 'captured'")
+        raise PayloadProblem(f"status {status!r} is not 'captured'")
     order_id = _required_text(payment, "orderId")
-    currency = _currency(payment.get("currency"), "currency")
-    amount = _money(payment, "amount")
+    currency = currency_code(payment.get("currency"), "currency")
+    amount = money_field(payment, "amount")
     if amount <= 0:
-        raise _Problem(f"amount {payment['amount']!r} is not positive")
+        raise PayloadProblem(f"amount {payment['amount']!r} is not positive")
     number = None
     if order is not None:
-        if not isinstance(order, dict) or _text(order.get("id")) != order_id:
-            raise _Problem(f"orderId {order_id!r} is not the order given ({_order_id(order)!r})")
-        if _text(order.get("currency")) and _currency(order["currency"], "order currency") != currency:
-            raise _Problem(f"currency {currency} differs from order {order_id}'s {order['currency']}")
-        number = _text(order.get("number"))
+        if not isinstance(order, dict) or text_value(order.get("id")) != order_id:
+            raise PayloadProblem(f"orderId {order_id!r} is not the order given ({_order_id(order)!r})")
+        if (
+            text_value(order.get("currency"))
+            and currency_code(order["currency"], "order currency") != currency
+        ):
+            raise PayloadProblem(f"currency {currency} differs from order {order_id}'s {order['currency']}")
+        number = text_value(order.get("number"))
         if number is None:
-            raise _Problem(f"order {order_id} has no number")
+            raise PayloadProblem(f"order {order_id} has no number")
     return Payment(
         amount=amount,
         currency=currency,
         date=_datetime(payment.get("capturedAt"), "capturedAt").date(),
-        method=_text(payment.get("method")),
-        transaction_id=_text(payment.get("transactionId")),
+        method=text_value(payment.get("method")),
+        transaction_id=text_value(payment.get("transactionId")),
         document_number=number,
         external_refs=[ExternalRef(system=PARTNER, id=str(payment["id"]).strip())],
     )
 
 
 def _order_id(order: object) -> str | None:
-    return _text(order.get("id")) if isinstance(order, dict) else None
+    return text_value(order.get("id")) if isinstance(order, dict) else None
 
 
 def _product(product: dict[str, Any]) -> Product:
-    currency = _currency(product.get("currency"), "currency")
+    currency = currency_code(product.get("currency"), "currency")
     if product.get("price") is None:
-        raise _Problem("price", missing=True)
-    price = _decimal(product["price"], "price")
+        raise PayloadProblem("price", missing=True)
+    price = decimal_value(product["price"], "price")
     if price < 0:
-        raise _Problem(f"price {product['price']!r} is negative")
-    rate = None if product.get("taxRate") is None else _decimal(product["taxRate"], "taxRate")
+        raise PayloadProblem(f"price {product['price']!r} is negative")
+    rate = None if product.get("taxRate") is None else decimal_value(product["taxRate"], "taxRate")
     if rate is not None and rate < 0:
-        raise _Problem(f"taxRate {product['taxRate']!r} is negative")
+        raise PayloadProblem(f"taxRate {product['taxRate']!r} is negative")
     sku = str(product["sku"]).strip()
     return Product(
         sku=sku,
         name=_required_text(product, "name"),
-        description=_text(product.get("description")),
+        description=text_value(product.get("description")),
         unit_price=price,
         currency=currency,
         tax_rate=rate,
-        external_refs=[ExternalRef(system=PARTNER, id=_text(product.get("id")) or sku)],
+        external_refs=[ExternalRef(system=PARTNER, id=text_value(product.get("id")) or sku)],
     )
 
 
@@ -644,62 +642,22 @@ def _product(product: dict[str, Any]) -> Product:
 
 
 def _required_text(record: dict[str, Any], field: str) -> str:
-    text = _text(record.get(field))
+    text = text_value(record.get(field))
     if text is None:
-        raise _Problem(field, missing=True)
+        raise PayloadProblem(field, missing=True)
     return text
 
 
 def _datetime(value: object, field: str) -> dt.datetime:
     """An ISO 8601 date-time, kept in its own offset (its `.date()` is the local calendar day)."""
     if value is None or value == "":
-        raise _Problem(field, missing=True)
+        raise PayloadProblem(field, missing=True)
     try:
         if not isinstance(value, str):
             raise ValueError
         moment = dt.datetime.fromisoformat(value.strip())
     except ValueError:
-        raise _Problem(f"{field} {value!r} is not an ISO 8601 date-time") from None
-    if moment.year not in _PLAUSIBLE_YEARS:
-        raise _Problem(f"{field} {value!r} is not a plausible date")
+        raise PayloadProblem(f"{field} {value!r} is not an ISO 8601 date-time") from None
+    if moment.year not in PLAUSIBLE_YEARS:
+        raise PayloadProblem(f"{field} {value!r} is not a plausible date")
     return moment
-
-
-def _currency(value: object, field: str) -> str:
-    if value is None or value == "":
-        raise _Problem(field, missing=True)
-    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z]{3}", value.strip()):
-        raise _Problem(f"{field} {value!r} is not an ISO 4217 code")
-    return value.strip().upper()
-
-
-def _money(record: dict[str, Any], field: str) -> Decimal:
-    if record.get(field) is None:
-        raise _Problem(field, missing=True)
-    return _decimal(record[field], field)
-
-
-def _decimal(value: object, what: str) -> Decimal:
-    try:
-        number = to_decimal(value)
-    except ValueError:
-        raise _Problem(f"{what} {value!r} is not a number") from None
-    if not number.is_finite():
-        raise _Problem(f"{what} {value!r} is not a number")
-    return number
-
-
-def _text(value: object) -> str | None:
-    if value is None or isinstance(value, dict | list | bool):
-        return None
-    text = str(value).strip()
-    return text or None
-
-
-def _validation_reason(exc: ValidationError) -> str:
-    reasons = []
-    for error in exc.errors():
-        message = str(error["msg"]).removeprefix("Value error, ")
-        where = ".".join(str(part) for part in error["loc"])
-        reasons.append(f"{where}: {message}" if where else message)
-    return "; ".join(reasons)
