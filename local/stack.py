@@ -14,6 +14,7 @@ from typing import Any
 
 from local import event_source, runner
 from local.embedded_aws import EmbeddedAWS
+from local.sandboxes.clearnox import ClearnoxSandbox
 from local.sandboxes.freshbooks import FreshBooksSandbox
 from local.sandboxes.servicetrade import ServiceTradeSandbox
 from local.sandboxes.shop import SANDBOX_API_KEY, ShopSandbox
@@ -23,8 +24,31 @@ STAGE = "dev"
 DEMO_CONNECTOR_ID = "demo-servicetrade"
 DEMO_TEMPLATE = "example_legacy_header_detail"
 DEMO_SHOP_CONNECTOR_ID = "demo-shop"
+DEMO_CLEARNOX_CONNECTOR_ID = "demo-clearnox"
 # Locally, an event that waits for another (a payment before its order) is retried after 1 s, not 15 s.
 LOCAL_OVERRIDES = {"DEPENDENCY_WAIT_SECONDS": "1"}
+
+
+def demo_pdf(title: str) -> bytes:
+    """A small, valid one-page PDF saying `title` (drop-zone demo data)."""
+    text = f"BT /F1 24 Tf 72 720 Td (Invoice {title}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(text) + text + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
 
 
 class LocalStack:
@@ -40,6 +64,7 @@ class LocalStack:
         )
         self.shop: ShopSandbox | None = None
         self.freshbooks: FreshBooksSandbox | None = None
+        self.clearnox: ClearnoxSandbox | None = None
         self.template: dict[str, Any] = {}
         self.physical: dict[str, str] = {}
 
@@ -59,10 +84,12 @@ class LocalStack:
             self.servicetrade.seed_demo_data(count=self.invoices)
             self.add_servicetrade_connector(DEMO_CONNECTOR_ID, template=self.demo_template)
             self.add_shop_connector(DEMO_SHOP_CONNECTOR_ID)
+            self.add_clearnox_connector(DEMO_CLEARNOX_CONNECTOR_ID)
+            self.seed_drop_zone(DEMO_CLEARNOX_CONNECTOR_ID)
         return self
 
     def stop(self) -> None:
-        for sandbox in (self.shop, self.freshbooks, self.servicetrade):
+        for sandbox in (self.shop, self.freshbooks, self.clearnox, self.servicetrade):
             if sandbox is not None and sandbox.running:
                 sandbox.stop()
         self.aws.stop()
@@ -221,6 +248,52 @@ class LocalStack:
         if connect_oauth:  # like a user clicking "Allow" on the consent page of /oauth/<id>/connect
             complete_connection(config.target, self.freshbooks.authorize(redirect_uri))
         return config
+
+    def add_clearnox_connector(self, connector_id: str, **target_options: Any) -> Any:
+        """Register a drop zone → Clearnox connector (the sandbox seeded with 40 entries lacking a PDF)."""
+        from invoice_relay.connector import ConnectorConfig
+        from invoice_relay.storage.state import ConnectorStore
+        from invoice_relay.storage.table import state_table
+
+        if self.clearnox is None:
+            self.clearnox = ClearnoxSandbox().start()
+        secret_name = f"invoice-relay/{STAGE}/{connector_id}/clearnox"
+        self.aws.create_secret(secret_name, self.clearnox.credentials())
+        config = ConnectorConfig.model_validate(
+            {
+                "connector_id": connector_id,
+                "name": "Invoice PDFs → Clearnox",
+                "source": {"system": "dropzone"},
+                "target": {
+                    "system": "clearnox",
+                    "base_url": self.clearnox.base_url,
+                    "credentials_secret": secret_name,
+                    **target_options,
+                },
+            }
+        )
+        ConnectorStore(state_table(self.table_name)).put(config)
+        return config
+
+    def seed_drop_zone(self, connector_id: str, *, without_pdf: int = 4) -> dict[str, str]:
+        """Put a PDF in the drop zone for each entry Clearnox lacks, except the last `without_pdf`; the
+        third file is not a PDF at all and the fourth has a hostile key. Returns entry id → key."""
+        import boto3
+
+        s3 = boto3.client("s3")
+        entries = self.clearnox.entries() if self.clearnox else []
+        keys: dict[str, str] = {}
+        for index, entry in enumerate(entries[: max(0, len(entries) - without_pdf)]):
+            number = entry["invoice_number"]
+            key = f"documents/{connector_id}/{number}.pdf"
+            body = demo_pdf(number)
+            if index == 2:
+                body = b"<html>Not a PDF: the sync tool saved an error page</html>"
+            if index == 3:  # a hostile name: matched by its file name, sanitised inside the zip
+                key = f"documents/{connector_id}/../../{number}.pdf"
+            s3.put_object(Bucket=self.bucket_name, Key=key, Body=body, ContentType="application/pdf")
+            keys[entry["id"]] = key
+        return keys
 
     def drain_delivery_queue(self, *, wait_for_delayed: float = 0.0) -> dict[str, int]:
         """Feed the delivery queue to DeliverFunction, as the SQS event source mapping would."""

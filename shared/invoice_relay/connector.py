@@ -42,7 +42,18 @@ class ShopSourceConfig(BaseModel):
     )
 
 
-SourceConfig = Annotated[ServiceTradeSourceConfig | ShopSourceConfig, Field(discriminator="system")]
+class DropZoneSourceConfig(BaseModel):
+    """Invoice PDFs the customer syncs into the bucket under `documents/<connector>/` (flow 4)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    system: Literal["dropzone"]
+    prefix: str | None = Field(default=None, description="default: documents/<connector_id>/")
+
+
+SourceConfig = Annotated[
+    ServiceTradeSourceConfig | ShopSourceConfig | DropZoneSourceConfig, Field(discriminator="system")
+]
 
 
 class FlatFileTargetConfig(BaseModel):
@@ -81,7 +92,39 @@ class FreshBooksTargetConfig(BaseModel):
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
 
 
-TargetConfig = Annotated[FlatFileTargetConfig | FreshBooksTargetConfig, Field(discriminator="system")]
+class DocumentMatchConfig(BaseModel):
+    """How a booking entry finds its PDF in the drop zone."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule: Literal["by_invoice_number", "by_entry_reference", "by_pattern"] = "by_invoice_number"
+    prefix: str = Field(default="", description="file-name prefix before the number, e.g. 'INV-'")
+    pattern: str | None = Field(
+        default=None, description="by_pattern: e.g. '{customer_number}_{invoice_number}.pdf'"
+    )
+
+
+class ClearnoxTargetConfig(BaseModel):
+    """Clearnox credit management: bundles of invoice PDFs for booking entries lacking a document."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    system: Literal["clearnox"]
+    base_url: str = Field(pattern=r"^https?://")
+    credentials_secret: str = Field(
+        min_length=1, description='Secrets Manager name of {"client_id", "client_secret"}'
+    )
+    match: DocumentMatchConfig = Field(default_factory=DocumentMatchConfig)
+    max_bundle_bytes: int = Field(default=512 * 1024 * 1024, ge=1024 * 1024)
+    max_bundle_files: int = Field(default=1000, ge=1)
+    resend_grace_hours: float = Field(
+        default=24, ge=0, description="send an entry again only if still missing this long after it was sent"
+    )
+
+
+TargetConfig = Annotated[
+    FlatFileTargetConfig | FreshBooksTargetConfig | ClearnoxTargetConfig, Field(discriminator="system")
+]
 
 
 class ConnectorConfig(BaseModel):

@@ -170,28 +170,22 @@ def test_delivery_queue_redrives_to_the_dead_letter_queue(aws: EmbeddedAWS, phys
     assert dead_letter_queue["MessageRetentionPeriod"] == "1209600"
 
 
-def test_queue_visibility_timeout_covers_six_function_timeouts(template: dict[str, Any]) -> None:
+def test_queue_visibility_timeout_covers_six_times_its_consumers_timeout(template: dict[str, Any]) -> None:
     # AWS guidance for SQS event sources: otherwise a message reappears while a consumer still works on it.
     queues = {
         logical_id: queue.get("Properties", {})
         for logical_id, queue in resources_of_type(template, "AWS::SQS::Queue").items()
     }
-    # A dead-letter queue is only inspected and redriven, never consumed by a function.
-    dead_letter_queues = {
-        properties["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
-        for properties in queues.values()
-        if "RedrivePolicy" in properties
-    }
-    # ... and so is a schedule's dead-letter queue (named so: it is nobody's redrive target).
-    dead_letter_queues |= {lid for lid in queues if lid.endswith("DeadLetterQueue")}
-    consumed_queues = {lid: properties for lid, properties in queues.items() if lid not in dead_letter_queues}
-    longest_function_timeout = max(
-        [template["Globals"]["Function"]["Timeout"]] + [spec.timeout for spec in functions(template).values()]
-    )
+    consumers: dict[str, list[int]] = {}
+    for logical_id, spec in functions(template).items():
+        for event in (properties_of(template, logical_id).get("Events") or {}).values():
+            if event.get("Type") == "SQS":
+                queue = event["Properties"]["Queue"]["Fn::GetAtt"][0]
+                consumers.setdefault(queue, []).append(spec.timeout)
 
-    assert "DeliveryQueue" in consumed_queues
-    for logical_id, properties in consumed_queues.items():
-        assert properties.get("VisibilityTimeout", 30) >= 6 * longest_function_timeout, logical_id
+    assert set(consumers) == {"DeliveryQueue"}
+    for queue, timeouts in consumers.items():
+        assert queues[queue].get("VisibilityTimeout", 30) >= 6 * max(timeouts), queue
 
 
 # ---------------------------------------------------------------------- functions and their environment

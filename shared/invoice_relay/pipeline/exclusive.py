@@ -17,7 +17,7 @@ LEASE_SECONDS = 900  # longer than any function timeout: a live run never loses 
 
 def run_exclusively(
     connector_id: str,
-    kind: Literal["poll", "export", "catalog"],
+    kind: Literal["poll", "export", "catalog", "bundle"],
     services: Services,
     work: Callable[[ConnectorConfig, RunLog], RunSummary],
 ) -> RunSummary:

@@ -15,7 +15,7 @@ class DocumentFailure(BaseModel):
 
 class RunSummary(BaseModel):
     connector_id: str
-    kind: Literal["poll", "export", "catalog"]
+    kind: Literal["poll", "export", "catalog", "bundle"]
     run_id: str | None = None
     status: Literal["succeeded", "partial", "failed", "skipped"]
     message: str = ""

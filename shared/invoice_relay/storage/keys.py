@@ -10,6 +10,8 @@
 | document state          | CONNECTOR#<cid>             | DOC#<source id>                 | DOCSTATE#<cid>#<state>      | <updated>#<src id>  |
 | cross reference         | XREF#<cid>#<system>#<key>   | XREF                            |                             |                     |
 | OAuth state (CSRF)      | OAUTHSTATE#<state>          | STATE                           |                             |                     |
+| bundle                  | CONNECTOR#<cid>             | BUNDLE#<bundle id>              | RUN#<run id>                | BUNDLE#<bundle id>  |
+| entry sent in a bundle  | CONNECTOR#<cid>             | BENTRY#<booking entry id>       | BUNDLE#<cid>#<bundle id>    | <entry id>          |
 
 Document state is queried by state through GSI1 (the export picks up `staged` documents); a document's
 log events are queried through GSI1 by DOC#...; a run by id through GSI1 by RUN#....
@@ -78,3 +80,15 @@ def oauth_state_pk(state: str) -> str:
 
 
 OAUTH_STATE_SK = "STATE"
+
+
+def bundle_sk(bundle_id: str) -> str:
+    return f"BUNDLE#{bundle_id}"
+
+
+def bundled_entry_sk(entry_id: str) -> str:
+    return f"BENTRY#{entry_id}"
+
+
+def bundle_entries_index_pk(connector_id: str, bundle_id: str) -> str:
+    return f"BUNDLE#{connector_id}#{bundle_id}"

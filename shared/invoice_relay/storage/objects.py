@@ -21,6 +21,11 @@ class DocumentBucket:
         self.bucket = bucket
         self._s3 = client or s3_client()
 
+    @property
+    def client(self) -> Any:
+        """The S3 client, for streaming work (multipart uploads, ranged reads) done elsewhere."""
+        return self._s3
+
     def put_raw(self, connector_id: str, system: str, record_id: str, version: str, payload: Any) -> str:
         """Keep a partner payload exactly as received; returns its key."""
         key = f"raw/{connector_id}/{system}/{record_id}/{version}.json"

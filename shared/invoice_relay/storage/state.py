@@ -392,3 +392,73 @@ class OAuthStates:
                 return False
             raise
         return True
+
+
+class BundleLedger:
+    """Which booking entry went out in which bundle, and when — so an entry is sent again only when the
+    partner still reports it missing after a grace period (its import may simply not be visible yet)."""
+
+    def __init__(self, table: Any, ttl_days: int = 400):
+        self._table = table
+        self._ttl_days = ttl_days
+
+    def sent_at(self, connector_id: str, entry_ids: list[str]) -> dict[str, dt.datetime]:
+        """When each of `entry_ids` was last sent (entries never sent are absent)."""
+        found: dict[str, dt.datetime] = {}
+        for start in range(0, len(entry_ids), 100):
+            chunk = entry_ids[start : start + 100]
+            request = {
+                self._table.name: {
+                    "Keys": [
+                        {"PK": keys.connector_pk(connector_id), "SK": keys.bundled_entry_sk(e)} for e in chunk
+                    ],
+                    "ProjectionExpression": "entry_id, sent_at",
+                }
+            }
+            while request:
+                answer = self._table.meta.client.batch_get_item(RequestItems=request)
+                for item in answer["Responses"].get(self._table.name, []):
+                    found[item["entry_id"]] = dt.datetime.fromisoformat(
+                        item["sent_at"].replace("Z", "+00:00")
+                    )
+                request = answer.get("UnprocessedKeys") or {}
+        return found
+
+    def record_bundle(self, connector_id: str, bundle_id: str, run_id: str, **details: Any) -> None:
+        self._table.put_item(
+            Item={
+                "PK": keys.connector_pk(connector_id),
+                "SK": keys.bundle_sk(bundle_id),
+                "GSI1PK": keys.run_index_pk(run_id),
+                "GSI1SK": keys.bundle_sk(bundle_id),
+                "bundle_id": bundle_id,
+                "run_id": run_id,
+                "recorded_at": iso(utc_now()),
+                "expires_at": expires_at(self._ttl_days),
+                **{k: v for k, v in details.items() if v is not None},
+            }
+        )
+
+    def record_sent(self, connector_id: str, bundle_id: str, entries: dict[str, str]) -> None:
+        """`entries`: booking entry id → the file name it has in the bundle."""
+        now = iso(utc_now())
+        with self._table.batch_writer() as batch:
+            for entry_id, file_name in entries.items():
+                batch.put_item(
+                    Item={
+                        "PK": keys.connector_pk(connector_id),
+                        "SK": keys.bundled_entry_sk(entry_id),
+                        "GSI1PK": keys.bundle_entries_index_pk(connector_id, bundle_id),
+                        "GSI1SK": entry_id,
+                        "entry_id": entry_id,
+                        "bundle_id": bundle_id,
+                        "file_name": file_name,
+                        "sent_at": now,
+                        "expires_at": expires_at(self._ttl_days),
+                    }
+                )
+
+    def bundle(self, connector_id: str, bundle_id: str) -> dict[str, Any] | None:
+        return self._table.get_item(
+            Key={"PK": keys.connector_pk(connector_id), "SK": keys.bundle_sk(bundle_id)}, ConsistentRead=True
+        ).get("Item")
