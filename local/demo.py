@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 from local.runner import LOG_DIR
-from local.stack import DEMO_CONNECTOR_ID, DEMO_SHOP_CONNECTOR_ID, LocalStack
+from local.stack import DEMO_CLEARNOX_CONNECTOR_ID, DEMO_CONNECTOR_ID, DEMO_SHOP_CONNECTOR_ID, LocalStack
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = Path(os.environ.get("INVOICE_RELAY_DEMO_OUT", REPO / "out"))
@@ -43,7 +43,8 @@ def _print_run_log(stack: LocalStack, run_id: str) -> None:
 
 def main() -> int:
     print(
-        "Invoice Relay demo — flows 1 + 2 (ServiceTrade → import file) and 3 (shop webhooks → FreshBooks)\n"
+        "Invoice Relay demo — flows 1 + 2 (ServiceTrade → import file), 3 (shop webhooks → FreshBooks),"
+        " 4 (PDF bundles → Clearnox)\n"
     )
     with LocalStack() as stack:
         st = stack.servicetrade
@@ -102,6 +103,7 @@ def main() -> int:
             " — nothing is delivered or written back twice"
         )
         order_to_invoice(stack)
+        document_bundles(stack)
     print(f"\nstructured logs   {LOG_DIR.relative_to(REPO)}/ (`make logs`)")
     return 0
 
@@ -149,6 +151,25 @@ def order_to_invoice(stack: LocalStack) -> None:
         print(f"CatalogSync       {synced['status']}: {synced['message']}")
     finally:
         api.stop()
+
+
+def document_bundles(stack: LocalStack) -> None:
+    """Flow 4: what Clearnox lacks → PDFs from the drop zone → streamed zip + metadata.json → upload."""
+    clearnox = stack.clearnox
+    print("\n— flow 4 —")
+    missing = len(clearnox.missing())
+    print(f"Clearnox          {clearnox.base_url}  ({missing} booking entries without a document)")
+    print(f"drop zone         s3://{stack.bucket_name}/documents/{DEMO_CLEARNOX_CONNECTOR_ID}/")
+    result = stack.invoke("BundleFunction", _event("bundle_schedule.json"))
+    print(f"BundleFunction    {result['status']}: {result['message']}")
+    for failure in result["failures"]:
+        print(f"  skipped entry {failure['source_id']}: {failure['reason']}")
+    _print_run_log(stack, result["run_id"])
+    for upload in clearnox.uploads:
+        documents = len(upload.accepted)
+        print(f"Clearnox import   bundle {upload.bundle_id}: HTTP {upload.status}, {documents} documents")
+    again = stack.invoke("BundleFunction", _event("bundle_schedule.json"))
+    print(f"second run        {again['message']} — nothing is sent twice")
 
 
 def _print_failures(stack: LocalStack) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 from pathlib import Path
 
@@ -12,10 +14,17 @@ from local import demo
 pytestmark = pytest.mark.e2e
 
 
-def test_demo_moves_invoices_into_an_import_file_and_writes_every_outcome_back(capsys, tmp_path, monkeypatch):
-    monkeypatch.setattr(demo, "OUT", tmp_path / "out")
-    assert demo.main() == 0
-    out = capsys.readouterr().out
+@pytest.fixture(scope="module")
+def out(tmp_path_factory) -> str:
+    """Run `make demo`'s scenario once; every test reads what it printed."""
+    demo.OUT = tmp_path_factory.mktemp("demo") / "out"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert demo.main() == 0
+    return printed.getvalue()
+
+
+def test_demo_moves_invoices_into_an_import_file_and_writes_every_outcome_back(out):
 
     counts = re.search(r"processed: (\d+)\s+failed: (\d+)\s+still pending: (\d+)", out)
     assert counts, out
@@ -34,12 +43,7 @@ def test_demo_moves_invoices_into_an_import_file_and_writes_every_outcome_back(c
     assert "second cycle" in out and "0 staged" in out and "0 exported" in out
 
 
-def test_demo_flow_3_turns_signed_shop_webhooks_into_freshbooks_invoices_and_payments(
-    capsys, tmp_path, monkeypatch
-):
-    monkeypatch.setattr(demo, "OUT", tmp_path / "out")
-    assert demo.main() == 0
-    out = capsys.readouterr().out
+def test_demo_flow_3_turns_signed_shop_webhooks_into_freshbooks_invoices_and_payments(out):
 
     sent = re.search(r"webhooks sent\s+(\d+): (\d+)× 202, 1× 401", out)
     assert sent, out  # every signed webhook accepted, the tampered one refused
@@ -49,3 +53,14 @@ def test_demo_flow_3_turns_signed_shop_webhooks_into_freshbooks_invoices_and_pay
     assert payments == 5  # including the one that arrived before its order
     assert "unknown SKU 'NOT-IN-CATALOG-1'" in out
     assert "arrived before order" in out
+
+
+def test_demo_flow_4_bundles_the_missing_pdfs_once(out):
+
+    sent = re.search(
+        r"BundleFunction\s+succeeded: (\d+) documents sent in (\d+) bundle\(s\), (\d+) entries without", out
+    )
+    assert sent, out
+    assert tuple(map(int, sent.groups())) == (35, 1, 4)
+    assert "not a PDF" in out  # the drop zone's HTML error page is skipped with its reason
+    assert re.search(r"second run\s+0 documents sent", out)
