@@ -54,8 +54,8 @@ api: $(STAMP) ## Serve the template's API routes on 127.0.0.1:3000, like `sam lo
 logs: $(STAMP) ## Show the structured logs of the last local runs
 	$(PY) -m local.runner logs
 
-bench: $(STAMP) ## Run the benchmarks under bench/
-	@for b in bench/bench_*.py; do [ -e "$$b" ] && $(PY) $$b; done; true
+bench: $(STAMP) ## Run the benchmarks under bench/ (prints figures; fails if a limit is broken)
+	@set -e; for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b $(BENCH_ARGS); done
 
 clean: ## Remove build output, local state and the virtualenv
 	rm -rf .aws-sam .local out $(VENV) .pytest_cache .ruff_cache
