@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, Field
 
+from .services import Services, services
 from .summary import RunSummary
+
+ScheduledRunner = Callable[[str, Services], RunSummary]
 
 
 class ScheduledRun(BaseModel):
@@ -29,3 +34,22 @@ def publish_run_metrics(metrics: Metrics, summary: RunSummary) -> None:
     metrics.add_metric(name=f"{summary.kind}_runs_{summary.status}", unit=MetricUnit.Count, value=1)
     for name, value in summary.counts.items():
         metrics.add_metric(name=f"{summary.kind}_{name}", unit=MetricUnit.Count, value=value)
+
+
+def scheduled_handler(run: ScheduledRunner) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """The Lambda handler of a scheduled function: the Powertools stack around `run(connector_id)`.
+
+    Poll, export, catalog sync and bundle functions differ only in the run they start."""
+    logger, tracer, metrics = Logger(), Tracer(), Metrics()
+
+    @logger.inject_lambda_context(clear_state=True)
+    @tracer.capture_lambda_handler
+    @metrics.log_metrics
+    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        request = ScheduledRun.from_event(event)
+        logger.append_keys(connector_id=request.connector_id)
+        summary = run(request.connector_id, services())
+        publish_run_metrics(metrics, summary)
+        return summary.model_dump(mode="json")
+
+    return lambda_handler
