@@ -99,8 +99,8 @@ class Delivery:
             )
         document = shop.order_to_document(order)
         customer = shop.order_customer(order)
-        client_id = self.target.ensure_client(customer)
-        self.services.xrefs.put(self.cid, "shop-customer", customer_key(customer), {"client_id": client_id})
+        # deliver_invoice finds or creates the client itself, after every SKU was found: an order that
+        # fails on an unknown SKU leaves nothing behind in FreshBooks.
         invoice_id, number = self.target.deliver_invoice(
             document,
             customer=customer,
@@ -113,7 +113,7 @@ class Delivery:
         self.log(
             "info",
             f"order {document.number} → FreshBooks invoice {number} ({document.totals.total}"
-            f" {document.currency}, client {client_id})",
+            f" {document.currency}, client {customer.email or customer.name})",
             number=document.number,
         )
         return DeliveryResult("delivered", f"invoice {number}", invoice_id, number)
