@@ -124,13 +124,13 @@ def test_crash_during_export_then_rerun_delivers_everything_exactly_once(stack, 
         pass
 
     if crash_point == "after_file_stored":
-        real_put = DocumentBucket.put_export
+        real_put = DocumentBucket.put_with_digest
 
         def put_then_die(self, *args, **kwargs):
             real_put(self, *args, **kwargs)
             raise Crash("Lambda died right after the file was stored")
 
-        monkeypatch.setattr(DocumentBucket, "put_export", put_then_die)
+        monkeypatch.setattr(DocumentBucket, "put_with_digest", put_then_die)
     elif crash_point == "after_marked_exported":
 
         def die(*args, **kwargs):

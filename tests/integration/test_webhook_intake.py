@@ -407,7 +407,7 @@ def test_an_archive_failure_is_a_503_and_nothing_is_queued(
         raise aws_error("PutObject")
 
     with monkeypatch.context() as patch:
-        patch.setattr(services().bucket, "put_export", unavailable)
+        patch.setattr(services().bucket, "put_with_digest", unavailable)
         status, _ = post(stack, event)
 
     assert status == 503

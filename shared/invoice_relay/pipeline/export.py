@@ -70,7 +70,7 @@ def _export(config: ConnectorConfig, services: Services, run: RunLog, run_date: 
         counts["rejected"] += len(claimed) - len(in_file)
         if in_file:
             export_key = prefix + import_file.file_name
-            digest = services.bucket.put_export(
+            digest = services.bucket.put_with_digest(
                 export_key,
                 import_file.content,
                 import_file.content_type,

@@ -33,8 +33,9 @@ class DocumentBucket:
         self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
         return key
 
-    def put_export(self, key: str, content: bytes, content_type: str, metadata: dict[str, str]) -> str:
-        """Store an import file; returns its SHA-256 (also stored as object metadata)."""
+    def put_with_digest(self, key: str, content: bytes, content_type: str, metadata: dict[str, str]) -> str:
+        """Store an object (an import file, a webhook body as received); returns its SHA-256, which is also
+        stored as object metadata."""
         digest = hashlib.sha256(content).hexdigest()
         self._s3.put_object(
             Bucket=self.bucket,

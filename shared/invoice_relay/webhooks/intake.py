@@ -369,8 +369,8 @@ def _queue(
 ) -> IntakeResult:
     cid = config.connector_id
     key = raw_key(cid, delivery.system, delivery.delivery_id, now.astimezone(dt.UTC), delivery.extension)
-    # put_export stores any object with a sha256 in its metadata: here, the body exactly as received.
-    services.bucket.put_export(
+    # the body exactly as received, with its SHA-256 in the object metadata
+    services.bucket.put_with_digest(
         key, body, delivery.content_type, {"connector": cid, "delivery-id": delivery.delivery_id}
     )
     correlation = {
