@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 import requests
@@ -145,6 +145,26 @@ def partner_session(
     session.headers.update({"User-Agent": user_agent, "Accept": "application/json"})
     log.debug("partner session for %s: retries=%s timeout=%s", partner, retries, timeout)
     return session
+
+
+class PartnerClient:
+    """Base of the partner clients: uses the given session, or builds (and then owns) a partner session;
+    usable as a context manager, `close()` releases a session it owns."""
+
+    def __init__(self, *, partner: str, session: requests.Session | None = None):
+        self._owns_session = session is None
+        self.session = session if session is not None else partner_session(partner=partner)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the HTTP session if this client created it."""
+        if self._owns_session:
+            self.session.close()
 
 
 def raise_for_partner_status(response: requests.Response, partner: str) -> requests.Response:

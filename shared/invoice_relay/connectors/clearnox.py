@@ -81,7 +81,12 @@ from pydantic import (
 from urllib3.exceptions import UnrewindableBodyError
 
 from ..errors import AuthenticationError, ConfigurationError, MappingError, PermanentError, TransientError
-from ..http import partner_error_message, partner_session, raise_for_partner_status, transport_error
+from ..http import (
+    PartnerClient,
+    partner_error_message,
+    raise_for_partner_status,
+    transport_error,
+)
 from .payload import (
     PLAUSIBLE_YEARS,
     PayloadProblem,
@@ -376,7 +381,7 @@ def bundle_metadata(
 # -- client ---------------------------------------------------------------------------------------------
 
 
-class ClearnoxClient:
+class ClearnoxClient(PartnerClient):
     """One Clearnox account through its API client credentials (see the module docstring for the API).
 
     Thread-safe: one token is shared by the threads using the client and fetched by one of them at a
@@ -403,8 +408,7 @@ class ClearnoxClient:
         self._client_secret = (
             client_secret if isinstance(client_secret, SecretStr) else SecretStr(client_secret)
         )
-        self._owns_session = session is None
-        self.session = session if session is not None else partner_session(partner=PARTNER)
+        super().__init__(partner=PARTNER, session=session)
         self.per_page = per_page
         self.upload_timeout = upload_timeout
         self._token_lock = threading.Lock()
@@ -431,17 +435,6 @@ class ClearnoxClient:
 
     def __repr__(self) -> str:
         return f"ClearnoxClient({self.base_url!r}, client_id={self.client_id!r})"
-
-    def __enter__(self) -> ClearnoxClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Release the HTTP session if this client created it."""
-        if self._owns_session:
-            self.session.close()
 
     # -- booking entries --------------------------------------------------------------------------------
 

@@ -54,7 +54,7 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from ..errors import ConfigurationError, MappingError, PermanentError, TransientError
-from ..http import partner_session, raise_for_partner_status, transport_error
+from ..http import PartnerClient, raise_for_partner_status, transport_error
 from ..models import (
     Address,
     Document,
@@ -116,7 +116,7 @@ class ServiceTradeCredentials(BaseModel):
 # -- client ---------------------------------------------------------------------------------------------
 
 
-class ServiceTradeClient:
+class ServiceTradeClient(PartnerClient):
     """A signed-in conversation with one ServiceTrade account.
 
     Signs in on first use, signs in again once when the session has expired (401), and signs out on
@@ -138,19 +138,12 @@ class ServiceTradeClient:
         self.base_url = base_url.rstrip("/")
         self.username = username
         self._password = password if isinstance(password, SecretStr) else SecretStr(password)
-        self._owns_session = session is None
-        self.session = session if session is not None else partner_session(partner=PARTNER)
+        super().__init__(partner=PARTNER, session=session)
         self.page_size = page_size
         self._signed_in = False
 
     def __repr__(self) -> str:
         return f"ServiceTradeClient({self.base_url!r}, username={self.username!r})"
-
-    def __enter__(self) -> ServiceTradeClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # -- session --------------------------------------------------------------------------------------------
 
@@ -181,8 +174,7 @@ class ServiceTradeClient:
     def close(self) -> None:
         """Log out and release the HTTP session if this client created it."""
         self.logout()
-        if self._owns_session:
-            self.session.close()
+        super().close()
 
     # -- invoices -------------------------------------------------------------------------------------------
 

@@ -71,7 +71,7 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from ..errors import ConfigurationError, MappingError, PermanentError, TransientError
-from ..http import partner_session, raise_for_partner_status, transport_error
+from ..http import PartnerClient, raise_for_partner_status, transport_error
 from ..models import (
     Address,
     Customer,
@@ -134,7 +134,7 @@ class ShopCredentials(BaseModel):
 # -- client ---------------------------------------------------------------------------------------------
 
 
-class ShopClient:
+class ShopClient(PartnerClient):
     """The shop's REST API for one store (see the module docstring for its shape).
 
     Every failure is a domain error from `invoice_relay.errors` (via `raise_for_partner_status` and
@@ -156,23 +156,11 @@ class ShopClient:
             raise ConfigurationError(f"shop page size must be 1..{MAX_PAGE_SIZE}, got {page_size}")
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
-        self._owns_session = session is None
-        self.session = session if session is not None else partner_session(partner=PARTNER)
+        super().__init__(partner=PARTNER, session=session)
         self.page_size = page_size
 
     def __repr__(self) -> str:
         return f"ShopClient({self.base_url!r})"
-
-    def __enter__(self) -> ShopClient:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Release the HTTP session if this client created it."""
-        if self._owns_session:
-            self.session.close()
 
     # -- records --------------------------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import requests
 
 from ...errors import AuthenticationError, PermanentError, RelayError, TransientError
-from ...http import partner_session, raise_for_partner_status, transport_error
+from ...http import PartnerClient, raise_for_partner_status, transport_error
 from . import mapping
 from .oauth import RECONNECT_HINT
 
@@ -40,7 +40,7 @@ INVOICE_NUMBER_COLLISION_ATTEMPTS = 3  # FreshBooks answers 409 when two invoice
 COLLISION_PAUSE_SECONDS = 0.2
 
 
-class FreshBooksClient:
+class FreshBooksClient(PartnerClient):
     """One FreshBooks account, authenticated through a `FreshBooksTokenManager`."""
 
     def __init__(
@@ -53,8 +53,7 @@ class FreshBooksClient:
     ):
         self.config = config
         self.tokens = token_manager
-        self._owns_session = session is None
-        self.session = session if session is not None else partner_session(partner=PARTNER)
+        super().__init__(partner=PARTNER, session=session)
         self.per_page = max(1, min(per_page, MAX_PER_PAGE))
         api_url = config.api_url.rstrip("/")
         self._accounting_url = f"{api_url}/accounting/account/{config.account_id}"
@@ -62,10 +61,6 @@ class FreshBooksClient:
 
     def __repr__(self) -> str:
         return f"FreshBooksClient({self.config.api_url!r}, account={self.config.account_id!r})"
-
-    def close(self) -> None:
-        if self._owns_session:
-            self.session.close()
 
     # -- clients --------------------------------------------------------------------------------------------
 
