@@ -1,7 +1,8 @@
-"""DeliverFunction: SQS delivery queue → deliver each WorkItem to its connector's API target, exactly once.
+"""DeliverFunction: SQS delivery queue → deliver each WorkItem to its connector's target, exactly once.
 
-Partial batch responses (`ReportBatchItemFailures`): only the records that failed transiently go back to
-the queue; Powertools idempotency makes a redelivered record that already took effect a no-op.
+Partial batch responses (`ReportBatchItemFailures`): only the records that failed transiently (or cannot
+be read: they reach the DLQ) go back to the queue; Powertools idempotency makes a redelivered record that
+already took effect a no-op. After the batch, the held work of connectors that delivered is released.
 """
 
 from __future__ import annotations
@@ -9,27 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from invoice_relay.pipeline.deliver_function import deliver_once, idempotency_config
-from invoice_relay.pipeline.work import WorkItem
+from invoice_relay.pipeline.deliver_function import Batch, idempotency_config
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics()
+metrics = Metrics()  # per-delivery metrics are single metrics with the connector dimension
 processor = BatchProcessor(event_type=EventType.SQS)
-
-
-@tracer.capture_method
-def deliver_record(record: SQSRecord) -> dict[str, Any]:
-    item = WorkItem.model_validate_json(record.body)
-    logger.append_keys(connector_id=item.connector_id, source_id=item.source_id, event_type=item.event_type)
-    result = deliver_once(item=item)
-    metrics.add_metric(name=f"deliver_{result['status']}", unit=MetricUnit.Count, value=1)
-    return result
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -37,6 +27,14 @@ def deliver_record(record: SQSRecord) -> dict[str, Any]:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     idempotency_config().register_lambda_context(context)
-    return process_partial_response(
+    batch = Batch()
+
+    @tracer.capture_method
+    def deliver_record(record: SQSRecord) -> dict[str, Any]:
+        return batch.record(record.message_id, record.body)
+
+    response = process_partial_response(
         event=event, record_handler=deliver_record, processor=processor, context=context
     )
+    batch.release_held()
+    return response

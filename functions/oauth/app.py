@@ -1,6 +1,6 @@
-"""OAuthFunction: API Gateway → connect a connector to FreshBooks (authorization-code flow).
+"""OAuthFunction: API Gateway → connect a connector to its OAuth 2.0 partner (authorization-code flow).
 
-GET /oauth/{connector_id}/connect   → 302 to the FreshBooks consent page
+GET /oauth/{connector_id}/connect   → 302 to the partner's consent page
 GET /oauth/{connector_id}/callback  → exchange the code, store the tokens in Secrets Manager
 """
 
@@ -43,9 +43,8 @@ def callback(connector_id: str) -> Response:
         )
     if not query.get("code") or not query.get("state"):
         return _json(400, {"error": "bad_request", "reason": "the callback needs 'code' and 'state'"})
-    finish_connection(services(), connector_id, code=query["code"], state=query["state"])
-    logger.info("connector connected to FreshBooks", extra={"connector_id": connector_id})
-    return _json(200, {"status": "connected", "connector_id": connector_id})
+    partner = finish_connection(services(), connector_id, code=query["code"], state=query["state"])
+    return _json(200, {"status": "connected", "connector_id": connector_id, "partner": partner})
 
 
 @app.exception_handler(ConfigurationError)

@@ -17,7 +17,6 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from invoice_relay.connector import ConnectorConfig
 from invoice_relay.pipeline.services import services
 from invoice_relay.webhooks.intake import accept_webhook
 
@@ -25,15 +24,6 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 app = APIGatewayRestResolver()
-
-
-def confirm_freshbooks_callback(config: ConnectorConfig, callback_id: str, verifier: str) -> None:
-    """A FreshBooks handshake's confirmation: the verifier PUT back to FreshBooks' callbacks API."""
-    target = services().target_for(config)
-    try:
-        target.client.verify_callback(callback_id, verifier)
-    finally:
-        target.close()
 
 
 @app.post("/webhooks/<connector_id>")
@@ -51,7 +41,6 @@ def receive_webhook(connector_id: str) -> Response:
         body,
         services(),
         now=dt.datetime.now(dt.UTC),
-        confirm_callback=confirm_freshbooks_callback,
     )
     if result.status_code != 404:  # unknown connector ids would make a dimension per guess
         metrics.add_dimension(name="connector", value=connector_id)

@@ -1,4 +1,4 @@
-"""Flow 4: the invoice PDFs Clearnox still lacks → streamed zip bundles with metadata.json → upload.
+"""Flow 4: the invoice PDFs a bundle target (credit management) still lacks → streamed zips → upload.
 
 Exactly once, and in constant memory:
 - what is missing is decided by the partner (its listing of booking entries without a document), so an
@@ -14,16 +14,13 @@ Exactly once, and in constant memory:
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
 from typing import Any
 
-from ..connector import ClearnoxTargetConfig, ConnectorConfig, DropZoneSourceConfig
-from ..errors import ConfigurationError, PermanentError, TransientError
-from ..secrets import partner_credentials
-from ..storage.runs import RunLog
-from ..storage.state import BundleLedger
+from ..connector import ConnectorConfig
+from ..errors import PermanentError, TransientError
+from ..partners.capabilities import BUNDLE_TARGET, DOCUMENT_DROP_ZONE, BookingEntry, BundleTarget
 from ..storage.table import utc_now
-from .exclusive import run_exclusively
+from .run import Finished, Run, run_connector
 from .services import Services
 from .summary import DocumentFailure, RunSummary
 
@@ -31,42 +28,25 @@ MISSING_LISTED = 50  # entries named in the run log when their PDF is not in the
 
 
 def run_bundle(connector_id: str, services: Services) -> RunSummary:
-    return run_exclusively(
-        connector_id, "bundle", services, lambda config, run: _bundle(config, services, run)
-    )
+    return run_connector(connector_id, "bundle", services, _bundle, needs=(DOCUMENT_DROP_ZONE, BUNDLE_TARGET))
 
 
-def drop_zone_prefix(config: ConnectorConfig) -> str:
-    source = config.source
-    if not isinstance(source, DropZoneSourceConfig):
-        raise ConfigurationError(f"connector '{config.connector_id}' has no document drop zone")
-    return source.prefix or f"documents/{config.connector_id}/"
-
-
-def _bundle(config: ConnectorConfig, services: Services, run: RunLog) -> RunSummary:
+def _bundle(config: ConnectorConfig, services: Services, run: Run) -> Finished:
     from ..bundles.matching import MatchRule, index_drop_zone, match_entries
     from ..bundles.zipstream import plan_bundles
-    from ..connectors.clearnox import ClearnoxClient
 
-    target = config.target
-    if not isinstance(target, ClearnoxTargetConfig):
-        raise ConfigurationError(f"connector '{config.connector_id}' does not bundle documents for Clearnox")
     cid = config.connector_id
-    prefix = drop_zone_prefix(config)
-    run.start(drop_zone=prefix, rule=target.match.rule)
-    counts: Counter[str] = Counter()
-    failures: list[DocumentFailure] = []
-    ledger = BundleLedger(services.table)
-    client = ClearnoxClient.from_secret(
-        target.base_url,
-        partner_credentials(target.credentials_secret, services.settings.secret_cache_seconds),
-    )
+    drop_zone = services.open(config, DOCUMENT_DROP_ZONE)
+    prefix = drop_zone.prefix()
+    rule = MatchRule.model_validate(drop_zone.match_rule())
+    run.event("info", f"bundling from s3://{services.bucket.bucket}/{prefix}", rule=rule.rule)
+    counts = run.counts
+    target = services.open(config, BUNDLE_TARGET)
     try:
-        entries = list(client.missing_document_entries())
+        entries = list(target.missing_document_entries())
         counts["missing_at_partner"] = len(entries)
-        eligible = _past_grace(entries, ledger.sent_at(cid, [e.id for e in entries]), target, counts)
+        eligible = _past_grace(entries, services.bundles.sent_at(cid, [e.id for e in entries]), target, run)
         index = index_drop_zone(services.bucket.client, services.bucket.bucket, prefix)
-        rule = MatchRule.model_validate(target.match.model_dump())
         matched, without_pdf = match_entries(eligible, index, rule)
         counts["without_pdf"] = len(without_pdf)
         if without_pdf:
@@ -86,33 +66,16 @@ def _bundle(config: ConnectorConfig, services: Services, run: RunLog) -> RunSumm
         number = 0
         while plans:
             number += 1
-            deferred = _send_bundle(
-                cid,
-                f"{run.run_id}-{number:03d}",
-                plans.pop(0),
-                client,
-                services,
-                ledger,
-                run,
-                counts,
-                failures,
-                max_bytes=target.max_bundle_bytes,
-            )
+            deferred = _send_bundle(f"{run.run_id}-{number:03d}", plans.pop(0), target, services, run)
             if deferred:  # the archive would have outgrown the limit: they open the next bundle
                 plans.insert(0, deferred)
     finally:
-        client.close()
+        target.close()
     status = "failed" if counts["bundles_rejected"] and not counts["bundles_sent"] else "succeeded"
     if counts["bundles_rejected"] and counts["bundles_sent"]:
         status = "partial"
-    run.finish(status, dict(counts))
-    return RunSummary(
-        connector_id=cid,
-        kind="bundle",
-        run_id=run.run_id,
+    return Finished(
         status=status,
-        counts=dict(counts),
-        failures=failures,
         message=(
             f"{counts['entries_sent']} documents sent in {counts['bundles_sent']} bundle(s), "
             f"{counts['without_pdf']} entries without a PDF, "
@@ -122,10 +85,11 @@ def _bundle(config: ConnectorConfig, services: Services, run: RunLog) -> RunSumm
 
 
 def _past_grace(
-    entries: list[Any], sent_at: dict[str, dt.datetime], target: ClearnoxTargetConfig, counts: Counter[str]
-) -> list[Any]:
+    entries: list[BookingEntry], sent_at: dict[str, dt.datetime], target: BundleTarget, run: Run
+) -> list[BookingEntry]:
     """Entries never sent, or sent longer ago than the grace period and still missing."""
     grace = dt.timedelta(hours=target.resend_grace_hours)
+    counts = run.counts
     now = utc_now()
     eligible = []
     for entry in entries:
@@ -139,36 +103,27 @@ def _past_grace(
 
 
 def _send_bundle(
-    connector_id: str,
-    bundle_id: str,
-    plan: list[Any],
-    client: Any,
-    services: Services,
-    ledger: BundleLedger,
-    run: RunLog,
-    counts: Counter[str],
-    failures: list[DocumentFailure],
-    *,
-    max_bytes: int,
+    bundle_id: str, plan: list[Any], target: BundleTarget, services: Services, run: Run
 ) -> list[Any]:
     """Build, store and upload one bundle; returns the members deferred to the next bundle."""
     from ..bundles.zipstream import stream_bundle
-    from ..connectors.clearnox import bundle_metadata
 
+    connector_id, counts, ledger = run.connector_id, run.counts, services.bundles
     key = f"bundles/{connector_id}/{utc_now():%Y/%m/%d}/{bundle_id}.zip"
     result = stream_bundle(
         services.bucket.client,
         services.bucket.bucket,
         plan,
         dest_key=key,
-        metadata_json=lambda written: bundle_metadata(bundle_id, connector_id, written).to_json_bytes(),
-        max_bytes=max_bytes,
+        metadata_json=lambda written: target.bundle_metadata(bundle_id, connector_id, list(written)),
+        max_bytes=target.max_bundle_bytes,
     )
     for member, reason in result.skipped:
         counts["skipped"] += 1  # not a PDF, empty, gone or changed since matched: reason in the log
         entry = member.entry
-        failures.append(DocumentFailure(source_id=entry.id, number=entry.invoice_number, reason=reason))
-        run.event("warn", f"{member.key} skipped for entry {entry.id}: {reason}", source_id=entry.id)
+        run.document_failed(
+            entry.id, entry.invoice_number, reason, f"{member.key} skipped for entry {entry.id}: {reason}"
+        )
     if not result.members or result.key is None:
         run.event("info", f"bundle {bundle_id}: nothing left to send after skipping")
         return result.deferred
@@ -191,14 +146,14 @@ def _send_bundle(
         sha256=result.sha256,
     )
     try:
-        receipt = _upload(client, services, key, bundle_id, result)
+        receipt = _upload(target, services, key, bundle_id, result)
     except PermanentError as exc:
         counts["bundles_rejected"] += 1
         ledger.record_bundle(
             connector_id, bundle_id, run.run_id, key=key, status="rejected", reason=exc.reason
         )
         run.event("error", f"{exc.reason} — its {len(entries)} entries stay pending", bundle_id=bundle_id)
-        failures.extend(DocumentFailure(source_id=entry_id, reason=exc.reason) for entry_id in entries)
+        run.failures.extend(DocumentFailure(source_id=entry_id, reason=exc.reason) for entry_id in entries)
         return result.deferred
     ledger.record_sent(connector_id, bundle_id, entries)
     ledger.record_bundle(
@@ -216,19 +171,19 @@ def _send_bundle(
     counts["entries_sent"] += len(entries)
     run.event(
         "info",
-        f"bundle {bundle_id} uploaded to Clearnox: {len(receipt.accepted_entries)} entries accepted",
+        f"bundle {bundle_id} uploaded to {target.system}: {len(receipt.accepted_entries)} entries accepted",
         bundle_id=bundle_id,
     )
     return result.deferred
 
 
-def _upload(client: Any, services: Services, key: str, bundle_id: str, result: Any) -> Any:
+def _upload(target: BundleTarget, services: Services, key: str, bundle_id: str, result: Any) -> Any:
     """Stream the stored bundle to the partner; one more try (a fresh S3 stream, the same bundle id, which
     the partner answers with its earlier receipt if the first try did arrive) on a transient failure."""
     for attempt in (1, 2):
         body = services.bucket.client.get_object(Bucket=services.bucket.bucket, Key=key)["Body"]
         try:
-            return client.upload_bundle(bundle_id, body, size=result.size, sha256=result.sha256)
+            return target.upload_bundle(bundle_id, body, size=result.size, sha256=result.sha256)
         except TransientError:
             if attempt == 2:
                 raise

@@ -1,37 +1,75 @@
-"""Delivery to API targets (flow 3 and polled sources paired with an API target): one WorkItem → one effect.
+"""Delivery to a connector's document target: one WorkItem → one effect, routed by capability.
+
+What an item asks for:
+- `document.ready` (a poll of a polled source): fetch the document from the source, deliver it to the
+  target, write the outcome back to the source;
+- any other event: the webhook source that sent it `decode`s it into canonical work — a new document, a
+  changed customer, a payment for a document, a target document settled (→ the source marks it paid) —
+  and the work goes to the capability that does it.
 
 Exactly once, layer by layer:
-- the delivery queue redelivers (at-least-once); Powertools idempotency (keyed on connector + source
-  system + event + source id + version, see deliver_function) turns a repeated message into a no-op;
+- the delivery queue redelivers (at-least-once); Powertools idempotency (keyed on connector + sender +
+  event + record id + version, see deliver_function) turns a repeated message into a no-op;
 - before every create the cross references are checked, and the target is searched for the marker the
   create writes, so a crash after the create but before the cross reference was stored finds the
   existing record instead of creating a second one;
-- permanent errors (validation, unknown SKU) finish the item with the reason in the run log and, where
-  the source supports it, a write-back; transient ones raise, so SQS retries with backoff;
+- a document's problem (`PermanentError`: validation, unknown SKU) finishes the item with the reason in
+  the run log and, where the source has a status, a write-back; a transient problem raises, so SQS retries;
+- a connector's problem (`ConnectorError`: refused credentials, missing OAuth connection, a paused
+  connector) fails no document and writes nothing back: the item is *held* (see held.py) and `WorkHeld`
+  is raised, so the message leaves the queue without an idempotency record; it is released when the
+  connector works again;
 - an event that depends on another one not yet delivered (a payment before its order) is put back on the
   queue with a growing delay, a bounded number of times, instead of failing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from ..connector import ConnectorConfig, FreshBooksTargetConfig
-from ..connectors.base import Outcome, SourceRef
-from ..errors import ConfigurationError, MappingError, PermanentError, TransientError
+from ..connector import ConnectorConfig
+from ..errors import ConnectorError, MappingError, PermanentError, TransientError
+from ..models import Customer, Party
+from ..partners.capabilities import (
+    DOCUMENT_TARGET,
+    PAID_STATUS,
+    POLLED_SOURCE,
+    WEBHOOK_SOURCE,
+    CustomerChanged,
+    Delivered,
+    DocumentSettled,
+    NewDocument,
+    NothingToDo,
+    Outcome,
+    PaymentReceived,
+    SourceRef,
+    Work,
+)
 from ..storage.runs import RunLog
 from ..storage.state import DocumentState
-from .queue import enqueue
 from .services import Services
-from .work import WorkItem
+from .work import DOCUMENT_READY, WorkItem
 
 MAX_WAIT_ATTEMPTS = 8
 
 
 class DependencyNotDelivered(TransientError):
     """The event refers to a record that has not been delivered yet (e.g. a payment before its order)."""
+
+
+class ConnectorPaused(ConnectorError):
+    """The connector is paused: its work is held until it is started again."""
+
+
+class WorkHeld(Exception):
+    """The item was held for its connector (see the module docstring); `reason` says why."""
+
+    def __init__(self, reason: str, held: int):
+        super().__init__(reason)
+        self.reason = reason
+        self.held = held
 
 
 @dataclass(frozen=True)
@@ -50,7 +88,48 @@ class DeliveryResult:
         }
 
 
-Handler = Callable[["Delivery"], DeliveryResult]
+def deliver(item: WorkItem, services: Services) -> DeliveryResult:
+    """Deliver one WorkItem. Raises TransientError to have it retried and WorkHeld when it was held for
+    its connector; everything else finishes it. The run log of the item always gets a final status."""
+    config = services.connectors.get(item.connector_id)
+    run = services.run_log(item.connector_id, "deliver").start(
+        event_type=item.event_type,
+        source_system=item.source_system,
+        source_id=item.source_id,
+        delivery_id=item.delivery_id,
+        raw_key=item.raw_key,
+        attempt=item.attempt,
+    )
+    try:
+        if not config.active:
+            raise ConnectorPaused(f"connector '{config.connector_id}' is paused")
+        result = Delivery(item, services, config, run).run()
+    except DependencyNotDelivered as exc:
+        result = _wait_or_give_up(item, services, run, exc)
+    except PermanentError as exc:
+        result = DeliveryResult("failed", exc.reason)
+        run.event(
+            "error", f"{item.event_type} {item.source_id} failed: {exc.reason}", source_id=item.source_id
+        )
+    except ConnectorError as exc:
+        services.held.hold(item.connector_id, item.work_key, item.model_dump_json(), exc.reason)
+        held = services.held.count(item.connector_id)
+        reason = f"connector problem, nothing written back: {exc.reason}"
+        run.event(
+            "warn",
+            f"{item.event_type} {item.source_id} held until the connector works again ({held} item(s) held)",
+            source_id=item.source_id,
+        )
+        run.finish("failed", {"held": held}, reason=reason)
+        raise WorkHeld(exc.reason, held) from exc
+    except TransientError as exc:
+        run.finish("failed", {"retry": True}, reason=exc.reason)
+        raise
+    except Exception as exc:
+        run.finish("failed", {}, reason=f"internal error: {type(exc).__name__}: {exc}")
+        raise
+    run.finish("failed" if result.status == "failed" else "succeeded", result.as_dict())
+    return result
 
 
 class Delivery:
@@ -60,152 +139,214 @@ class Delivery:
         self.item = item
         self.services = services
         self.config = config
-        self.run = run
-        self._target: Any = None
+        self.run_log = run
 
     @property
     def cid(self) -> str:
         return self.config.connector_id
 
-    @property
-    def target(self) -> Any:
-        if self._target is None:
-            self._target = self.services.target_for(self.config)
-        return self._target
-
-    @property
-    def target_config(self) -> FreshBooksTargetConfig:
-        if not isinstance(self.config.target, FreshBooksTargetConfig):
-            raise ConfigurationError(
-                f"connector '{self.cid}' has no API target (target: {self.config.target.system})"
-            )
-        return self.config.target
-
     def log(self, level: str, message: str, **details: Any) -> None:
-        self.run.event(level, message, source_id=self.item.source_id, **details)
+        self.run_log.event(level, message, source_id=self.item.source_id, **details)
 
-    # -- shop → FreshBooks ------------------------------------------------------------------------------
-    def order_created(self) -> DeliveryResult:
-        from ..connectors import shop
+    def notes(self, delivered: Delivered, number: str | None = None) -> None:
+        for note in delivered.notes:
+            self.log("warn", note, number=number)
 
-        order = self.item.payload
-        linked = self.services.xrefs.get(self.cid, "shop-order", self.item.source_id)
+    def run(self) -> DeliveryResult:
+        if self.item.event_type == DOCUMENT_READY:
+            return self.polled_document()
+        work = self.decode()
+        if isinstance(work, NewDocument):
+            return self.new_document(work)
+        if isinstance(work, CustomerChanged):
+            return self.customer_changed(work)
+        if isinstance(work, PaymentReceived):
+            return self.payment_received(work)
+        if isinstance(work, DocumentSettled):
+            return self.document_settled(work)
+        return DeliveryResult("ignored", work.reason)
+
+    def decode(self) -> Work:
+        """The canonical work of a webhook event, decoded by the webhook source that sent it."""
+        senders = self.services.partners.open_all(
+            self.config, WEBHOOK_SOURCE, self.services.context(self.cid)
+        )
+        sender = next((s for _, s in senders if s.system == self.item.source_system), None)
+        try:
+            if sender is None:
+                return NothingToDo(f"no delivery for {self.item.source_system} {self.item.event_type}")
+            received = dt.datetime.fromisoformat(self.item.received_at.replace("Z", "+00:00"))
+            return sender.decode(self.item.event_type, self.item.payload, received)
+        finally:
+            for _, opened in senders:
+                opened.close()
+
+    # -- documents from webhooks ------------------------------------------------------------------------
+
+    def document_link_key(self) -> str:
+        return f"{self.item.source_system}-document"
+
+    def new_document(self, work: NewDocument) -> DeliveryResult:
+        linked = self.services.xrefs.get(self.cid, self.document_link_key(), self.item.source_id)
         if linked:
             return DeliveryResult(
                 "already_delivered",
-                f"order already invoiced as {linked['number']}",
-                linked["invoice_id"],
+                f"already delivered as {linked['number']}",
+                linked["target_id"],
                 linked["number"],
             )
-        document = shop.order_to_document(order)
-        customer = shop.order_customer(order)
-        # deliver_invoice finds or creates the client itself, after every SKU was found: an order that
-        # fails on an unknown SKU leaves nothing behind in FreshBooks.
-        invoice_id, number = self.target.deliver_invoice(
-            document,
-            customer=customer,
-            marker=f"shop order {document.number}",
-            create_unknown_items=self.target_config.create_unknown_items,
+        target = self.services.open(self.config, DOCUMENT_TARGET)
+        try:
+            delivered = target.deliver_document(work.document, customer=work.customer, marker=work.marker)
+        finally:
+            target.close()
+        document = work.document
+        link = {
+            "target_id": delivered.target_id,
+            "number": delivered.number or "",
+            "source_number": document.number,
+        }
+        self.services.xrefs.put(self.cid, self.document_link_key(), self.item.source_id, link)
+        self.services.xrefs.put(
+            self.cid,
+            f"{self.config.target.system}-document",
+            delivered.target_id,
+            {"source_id": self.item.source_id},
         )
-        link = {"invoice_id": invoice_id, "number": number, "order_number": document.number}
-        self.services.xrefs.put(self.cid, "shop-order", self.item.source_id, link)
-        self.services.xrefs.put(self.cid, "freshbooks-invoice", invoice_id, {"order_id": self.item.source_id})
+        self.notes(delivered, document.number)
         self.log(
             "info",
-            f"order {document.number} → FreshBooks invoice {number} ({document.totals.total}"
-            f" {document.currency}, client {customer.email or customer.name})",
+            f"{self.item.source_system} {document.kind.value.replace('_', ' ')} {document.number} → "
+            f"{self.config.target.system} {delivered.number} ({document.totals.total} {document.currency}, "
+            f"customer {work.customer.email or work.customer.name})",
             number=document.number,
         )
-        return DeliveryResult("delivered", f"invoice {number}", invoice_id, number)
-
-    def customer_updated(self) -> DeliveryResult:
-        from ..connectors import shop
-
-        customer = shop.customer_to_customer(self.item.payload)
-        linked = self.services.xrefs.get(self.cid, "shop-customer", customer_key(customer))
-        client_id = linked["client_id"] if linked else self.target.ensure_client(customer)
-        self.target.update_client(client_id, customer)
-        self.services.xrefs.put(self.cid, "shop-customer", customer_key(customer), {"client_id": client_id})
-        self.log(
-            "info", f"customer {customer.email or customer.name} → FreshBooks client {client_id} updated"
+        return DeliveryResult(
+            "delivered",
+            f"{self.config.target.system} {delivered.number}",
+            delivered.target_id,
+            delivered.number,
         )
-        return DeliveryResult("delivered", f"client {client_id} updated", client_id)
 
-    def payment_captured(self) -> DeliveryResult:
-        from ..connectors import shop
-
-        payment = shop.payment_to_payment(self.item.payload, None)
-        order_id = shop.payment_order_id(self.item.payload)
-        linked = self.services.xrefs.get(self.cid, "shop-order", order_id)
-        if not linked:
-            raise DependencyNotDelivered(f"payment {self.item.source_id} arrived before order {order_id}")
-        payment_id = self.target.record_payment(linked["invoice_id"], payment)
+    def customer_changed(self, work: CustomerChanged) -> DeliveryResult:
+        customer = work.customer
+        key = customer_key(customer)
+        namespace = f"{self.item.source_system}-customer"
+        linked = self.services.xrefs.get(self.cid, namespace, key)
+        target = self.services.open(self.config, DOCUMENT_TARGET)
+        try:
+            target_id = target.update_customer(customer, linked["target_id"] if linked else None)
+        finally:
+            target.close()
+        self.services.xrefs.put(self.cid, namespace, key, {"target_id": target_id})
         self.log(
             "info",
-            f"payment {payment.transaction_id} of {payment.amount} {payment.currency} recorded on"
-            f" FreshBooks invoice {linked['number']}",
-            number=linked.get("order_number"),
+            f"customer {customer.email or customer.name} → {self.config.target.system} {target_id} updated",
         )
-        return DeliveryResult("delivered", f"payment {payment_id}", payment_id, linked["number"])
+        return DeliveryResult("delivered", f"customer {target_id} updated", target_id)
 
-    # -- FreshBooks → shop (back the other way) -----------------------------------------------------------
-    def invoice_paid(self) -> DeliveryResult:
-        linked = self.services.xrefs.get(self.cid, "freshbooks-invoice", self.item.source_id)
+    def payment_received(self, work: PaymentReceived) -> DeliveryResult:
+        payment = work.payment
+        linked = self.services.xrefs.get(self.cid, self.document_link_key(), work.document_source_id)
+        if not linked:
+            raise DependencyNotDelivered(
+                f"payment {self.item.source_id} arrived before document {work.document_source_id}"
+            )
+        target = self.services.open(self.config, DOCUMENT_TARGET)
+        try:
+            delivered = target.record_payment(linked["target_id"], payment)
+        finally:
+            target.close()
+        self.log(
+            "info",
+            f"payment {payment.transaction_id} of {payment.amount} {payment.currency} recorded on "
+            f"{self.config.target.system} {linked['number']}",
+            number=linked.get("source_number"),
+        )
+        return DeliveryResult(
+            "delivered", f"payment {delivered.target_id}", delivered.target_id, linked["number"]
+        )
+
+    def document_settled(self, work: DocumentSettled) -> DeliveryResult:
+        """The target reports one of its documents paid: mark the source document it came from paid."""
+        linked = self.services.xrefs.get(
+            self.cid, f"{self.config.target.system}-document", work.target_document_id
+        )
         if not linked:
             return DeliveryResult(
-                "ignored", f"FreshBooks invoice {self.item.source_id} did not come from the shop"
+                "ignored",
+                f"{self.config.target.system} document {work.target_document_id} did not come from the "
+                "source",
             )
-        with self.services.source_for(self.config) as shop_adapter:
-            shop_adapter.client.mark_order_paid(
-                linked["order_id"],
-                paid_at=self.item.received_at,
-                reference=f"freshbooks-invoice-{self.item.source_id}",
-            )
+        source = self.services.open(self.config, PAID_STATUS)
+        try:
+            source.mark_paid(linked["source_id"], paid_at=work.paid_at, reference=work.reference)
+        finally:
+            source.close()
         self.log(
-            "info", f"shop order {linked['order_id']} marked paid (FreshBooks invoice {self.item.source_id})"
+            "info",
+            f"{self.config.source.system} {linked['source_id']} marked paid ({self.config.target.system} "
+            f"document {work.target_document_id} settled by {work.reference})",
         )
-        return DeliveryResult("delivered", f"order {linked['order_id']} marked paid", linked["order_id"])
+        return DeliveryResult("delivered", f"{linked['source_id']} marked paid", linked["source_id"])
 
-    # -- polled source (ServiceTrade) → FreshBooks ------------------------------------------------------
-    def polled_invoice(self) -> DeliveryResult:
-        source = self.services.source_for(self.config)
+    # -- documents of a polled source -------------------------------------------------------------------
+
+    def polled_document(self) -> DeliveryResult:
         ref = SourceRef(
             id=self.item.source_id, version=self.item.version, number=self.item.payload.get("number")
         )
         record = self.services.documents.get(self.cid, ref.id)
-        try:
-            if record and record.state is DocumentState.DONE and record.version == ref.version:
-                return DeliveryResult(
-                    "already_delivered", "already delivered", record.target_id, record.target_number
-                )
-            try:
-                document, raw = source.fetch(ref)
-                self.services.bucket.put_raw(self.cid, source.system, ref.id, ref.version, raw)
-                current = source.current_ref(raw)
-                if current is None:
-                    return DeliveryResult("ignored", "no longer pending accounting")
-                customer = customer_from_party(document.buyer)
-                invoice_id, number = self.target.deliver_invoice(
-                    document,
-                    customer=customer,
-                    marker=f"{source.system}-{ref.id}-{ref.version}",
-                    create_unknown_items=self.target_config.create_unknown_items,
-                )
-            except PermanentError as exc:
-                source.acknowledge(ref, Outcome.failure(exc.reason))
-                self._settle(ref, DocumentState.FAILED, reason=exc.reason)
-                self.log("warn", f"invoice {ref.number or ref.id} failed: {exc.reason} (written back)")
-                return DeliveryResult("failed", exc.reason)
-            source.acknowledge(ref, Outcome.success(invoice_id, number))
-            self._settle(ref, DocumentState.DONE, target_id=invoice_id, target_number=number)
-            self.log(
-                "info",
-                f"invoice {document.number} → FreshBooks invoice {number}, written back as processed",
-                number=document.number,
+        if record and record.state is DocumentState.DONE and record.version == ref.version:
+            return DeliveryResult(
+                "already_delivered", "already delivered", record.target_id, record.target_number
             )
-            return DeliveryResult("delivered", f"invoice {number}", invoice_id, number)
+        source = self.services.open(self.config, POLLED_SOURCE)
+        try:
+            target = self.services.open(self.config, DOCUMENT_TARGET)
+            try:
+                return self._polled_document(source, target, ref)
+            finally:
+                target.close()
         finally:
             source.close()
+
+    def _polled_document(self, source: Any, target: Any, ref: SourceRef) -> DeliveryResult:
+        label = f"invoice {ref.number or ref.id}"
+        try:
+            document, raw = source.fetch(ref)
+            self.services.bucket.put_raw(self.cid, source.system, ref.id, ref.version, raw)
+            if source.current_ref(raw) is None:
+                return DeliveryResult("ignored", "no longer ready at the source")
+            delivered = target.deliver_document(
+                document,
+                customer=customer_from_party(document.buyer),
+                marker=f"{source.system}-{ref.id}-{ref.version}",
+            )
+        except PermanentError as exc:
+            if isinstance(exc, MappingError) and exc.raw:
+                self.services.bucket.put_raw(self.cid, source.system, ref.id, ref.version, exc.raw)
+            source.acknowledge(ref, Outcome.failure(exc.reason))
+            self._settle(ref, DocumentState.FAILED, reason=exc.reason)
+            self.log("warn", f"{label} failed: {exc.reason} (written back)", number=ref.number)
+            return DeliveryResult("failed", exc.reason)
+        self.notes(delivered, document.number)
+        source.acknowledge(
+            ref, Outcome.success(delivered.target_id, delivered.number, self.config.target.system)
+        )
+        self._settle(ref, DocumentState.DONE, target_id=delivered.target_id, target_number=delivered.number)
+        self.log(
+            "info",
+            f"invoice {document.number} → {self.config.target.system} {delivered.number}, written back as "
+            "processed",
+            number=document.number,
+        )
+        return DeliveryResult(
+            "delivered",
+            f"{self.config.target.system} {delivered.number}",
+            delivered.target_id,
+            delivered.number,
+        )
 
     def _settle(self, ref: SourceRef, state: DocumentState, **fields: Any) -> None:
         record = self.services.documents.get(self.cid, ref.id)
@@ -213,60 +354,14 @@ class Delivery:
             self.services.documents.transition(record, state, **fields)
 
 
-HANDLERS: dict[tuple[str, str], Handler] = {
-    ("shop", "order.created"): Delivery.order_created,
-    ("shop", "customer.updated"): Delivery.customer_updated,
-    ("shop", "payment.captured"): Delivery.payment_captured,
-    ("freshbooks", "invoice.paid"): Delivery.invoice_paid,
-    ("servicetrade", "invoice.ready"): Delivery.polled_invoice,
-}
-
-
-def customer_key(customer: Any) -> str:
+def customer_key(customer: Customer) -> str:
     return (customer.email or customer.name).strip().lower()
 
 
-def customer_from_party(party: Any) -> Any:
-    from ..models import Customer
-
+def customer_from_party(party: Party | None) -> Customer:
+    if party is None:
+        raise PermanentError("the document has no buyer")
     return Customer.model_validate(party.model_dump())
-
-
-def deliver(item: WorkItem, services: Services) -> DeliveryResult:
-    """Deliver one WorkItem. Raises TransientError to have it retried; everything else finishes it."""
-    config = services.connectors.get(item.connector_id)
-    if not config.active:
-        raise TransientError(
-            f"connector '{item.connector_id}' is paused; the item waits (or goes to the DLQ)"
-        )
-    handler = HANDLERS.get((item.source_system, item.event_type))
-    run = RunLog(services.table, item.connector_id, "deliver", services.settings.run_log_ttl_days)
-    run.start(
-        event_type=item.event_type,
-        source_system=item.source_system,
-        source_id=item.source_id,
-        delivery_id=item.delivery_id,
-        raw_key=item.raw_key,
-        attempt=item.attempt,
-    )
-    if handler is None:
-        result = DeliveryResult("ignored", f"no delivery for {item.source_system} {item.event_type}")
-        run.finish("succeeded", result.as_dict())
-        return result
-    try:
-        result = handler(Delivery(item, services, config, run))
-    except DependencyNotDelivered as exc:
-        result = _wait_or_give_up(item, services, run, exc)
-    except (MappingError, PermanentError) as exc:
-        result = DeliveryResult("failed", exc.reason)
-        run.event(
-            "error", f"{item.event_type} {item.source_id} failed: {exc.reason}", source_id=item.source_id
-        )
-    except TransientError as exc:
-        run.finish("failed", {"error": exc.reason, "retry": True})
-        raise
-    run.finish("failed" if result.status == "failed" else "succeeded", result.as_dict())
-    return result
 
 
 def _wait_or_give_up(
@@ -278,7 +373,7 @@ def _wait_or_give_up(
         return DeliveryResult("failed", reason)
     delay = services.settings.dependency_wait_seconds * 2**item.attempt
     waiting = item.model_copy(update={"attempt": item.attempt + 1})
-    enqueue(services.settings.delivery_queue_url, waiting, delay_seconds=delay)
+    services.queue.send(waiting, delay_seconds=delay)
     run.event(
         "info",
         f"{exc.reason}: waiting {min(delay, 900)} s (attempt {waiting.attempt} of {MAX_WAIT_ATTEMPTS})",

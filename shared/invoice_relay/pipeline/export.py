@@ -14,42 +14,39 @@ A crash between any two steps leaves states that the next run completes without 
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter
 
-from ..connector import ConnectorConfig, FlatFileTargetConfig
-from ..errors import ConfigurationError, TransientError
-from ..flatfile import ImportFile, load_template, render_import_file
+from ..connector import ConnectorConfig
+from ..errors import TransientError
 from ..models import Document
-from ..storage.runs import RunLog
+from ..partners.capabilities import FILE_TARGET, POLLED_SOURCE, RenderedFile
 from ..storage.state import DocumentRecord, DocumentState
 from ..storage.table import utc_now
 from .acknowledge import acknowledge_pending
-from .exclusive import run_exclusively
+from .run import Finished, Run, run_connector
 from .services import Services
-from .summary import DocumentFailure, RunSummary
+from .summary import RunSummary
 
 
 def run_export(connector_id: str, services: Services, run_date: dt.date | None = None) -> RunSummary:
-    """One export run of one connector (flat-file target)."""
-    return run_exclusively(
+    """One export run of one connector (file target)."""
+    day = run_date or utc_now().date()
+    return run_connector(
         connector_id,
         "export",
         services,
-        lambda config, run: _export(config, services, run, run_date or utc_now().date()),
+        lambda config, svc, run: _export(config, svc, run, day),
+        needs=(FILE_TARGET, POLLED_SOURCE),
     )
 
 
-def _export(config: ConnectorConfig, services: Services, run: RunLog, run_date: dt.date) -> RunSummary:
+def _export(config: ConnectorConfig, services: Services, run: Run, run_date: dt.date) -> Finished:
     cid = config.connector_id
-    if not isinstance(config.target, FlatFileTargetConfig):
-        raise ConfigurationError(f"connector '{cid}' does not export files (target: {config.target.system})")
-    template = load_template(config.target.template)
-    run.start(template=template.name, run_date=run_date.isoformat())
-    counts: Counter[str] = Counter(_recover_claims(cid, services, run))
-    failures: list[DocumentFailure] = []
+    target = services.open(config, FILE_TARGET)
+    run.event("info", f"exporting with template {target.template_name()}", run_date=run_date.isoformat())
+    _recover_claims(cid, services, run)
     export_key = link = None
 
-    staged = services.documents.by_state(cid, DocumentState.STAGED)[: config.target.max_documents_per_file]
+    staged = services.documents.by_state(cid, DocumentState.STAGED)[: target.max_documents_per_file]
     prefix = f"exports/{cid}/{run_date:%Y/%m/%d}/{run.run_id}/"
     claimed = [
         r
@@ -58,16 +55,9 @@ def _export(config: ConnectorConfig, services: Services, run: RunLog, run_date: 
     ]
     if claimed:
         documents = [Document.model_validate_json(r.document_json or "") for r in claimed]
-        import_file = render_import_file(
-            template,
-            documents,
-            connector_id=cid,
-            run_id=run.run_id,
-            run_date=run_date,
-            field_maps=config.target.field_maps or None,
-        )
-        in_file = _reject_unrendered(claimed, import_file, services, run, failures)
-        counts["rejected"] += len(claimed) - len(in_file)
+        import_file = target.render(documents, connector_id=cid, run_id=run.run_id, run_date=run_date)
+        in_file = _reject_unrendered(claimed, import_file, services, run)
+        run.counts["rejected"] += len(claimed) - len(in_file)
         if in_file:
             export_key = prefix + import_file.file_name
             digest = services.bucket.put_with_digest(
@@ -78,7 +68,7 @@ def _export(config: ConnectorConfig, services: Services, run: RunLog, run_date: 
             )
             for record in in_file:
                 services.documents.transition(record, DocumentState.EXPORTED, export_file=export_key)
-            counts["exported"] += len(in_file)
+            run.counts["exported"] += len(in_file)
             link = services.bucket.download_link(export_key, services.settings.export_link_ttl_seconds)
             run.event(
                 "info",
@@ -92,60 +82,45 @@ def _export(config: ConnectorConfig, services: Services, run: RunLog, run_date: 
     else:
         run.event("info", "nothing staged for export")
 
-    status = "succeeded"
-    source = services.source_for(config)
+    source = services.open(config, POLLED_SOURCE)
     try:
-        counts.update(acknowledge_pending(services, cid, source, run))
+        acknowledge_pending(services, source, run, target_system=config.target.system)
     except TransientError as exc:  # e.g. the source's login failed: documents wait for the next run
-        counts["write_back_pending"] += 1
+        run.counts["write_back_pending"] += 1
         run.event("warn", f"write-back postponed: {exc.reason}")
     finally:
         source.close()
-    if counts["write_back_pending"]:
-        status = "partial"
-    run.finish(status, {**counts, "export_file": export_key})
-    return RunSummary(
-        connector_id=cid,
-        kind="export",
-        run_id=run.run_id,
-        status=status,
-        counts=dict(counts),
+    return Finished(
+        status="partial" if run.counts["write_back_pending"] else "succeeded",
+        message=f"{run.counts['exported']} exported, {run.counts['rejected']} rejected",
         export_file=export_key,
         download_link=link,
-        failures=failures,
-        message=f"{counts['exported']} exported, {counts['rejected']} rejected",
     )
 
 
 def _reject_unrendered(
-    claimed: list[DocumentRecord],
-    import_file: ImportFile,
-    services: Services,
-    run: RunLog,
-    failures: list[DocumentFailure],
+    claimed: list[DocumentRecord], import_file: RenderedFile, services: Services, run: Run
 ) -> list[DocumentRecord]:
     """Move documents the renderer left out to `rejected`; returns the records that are in the file."""
-    reasons = {f.document_number: f.reason for f in import_file.failures}
     in_file: list[DocumentRecord] = []
     for record in claimed:
-        reason = reasons.get(record.number or "")
+        reason = import_file.failures.get(record.number or "")
         if reason is None:
             in_file.append(record)
             continue
         services.documents.transition(record, DocumentState.REJECTED, reason=reason)
-        failures.append(DocumentFailure(source_id=record.source_id, number=record.number, reason=reason))
-        run.event(
-            "warn",
+        run.document_failed(
+            record.source_id,
+            record.number,
+            reason,
             f"invoice {record.number} left out of the import file: {reason}",
-            source_id=record.source_id,
-            number=record.number,
         )
     return in_file
 
 
-def _recover_claims(connector_id: str, services: Services, run: RunLog) -> Counter[str]:
+def _recover_claims(connector_id: str, services: Services, run: Run) -> None:
     """Settle documents claimed by an export run that died (the lease guarantees it is not running)."""
-    counts: Counter[str] = Counter()
+    counts = run.counts
     for record in services.documents.by_state(connector_id, DocumentState.CLAIMED):
         prefix = record.export_file or ""
         stored = services.bucket.keys(prefix) if prefix else []
@@ -168,4 +143,3 @@ def _recover_claims(connector_id: str, services: Services, run: RunLog) -> Count
                 source_id=record.source_id,
                 number=record.number,
             )
-    return counts

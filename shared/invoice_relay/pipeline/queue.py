@@ -32,3 +32,13 @@ def enqueue(queue_url: str | None, item: WorkItem, *, delay_seconds: int = 0) ->
         },
     )
     return response["MessageId"]
+
+
+class DeliveryQueue:
+    """The function's delivery queue (`DELIVERY_QUEUE_URL`)."""
+
+    def __init__(self, queue_url: str | None):
+        self.url = queue_url
+
+    def send(self, item: WorkItem, *, delay_seconds: int = 0) -> str:
+        return enqueue(self.url, item, delay_seconds=delay_seconds)

@@ -1,4 +1,4 @@
-"""The scheduled-run request shared by PollFunction and ExportFunction, and their run metrics."""
+"""The scheduled-run request shared by Poll, Export, CatalogSync and Bundle functions, and their handler."""
 
 from __future__ import annotations
 
@@ -6,47 +6,62 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ValidationError
 
+from ..identifiers import ConnectorId
+from .observability import publish_run_metrics
 from .services import Services, services
 from .summary import RunSummary
 
 ScheduledRunner = Callable[[str, Services], RunSummary]
 
 
+class InvalidScheduledEvent(ValueError):
+    """The event names no (well-formed) connector: the schedule's Input is missing or wrong."""
+
+
 class ScheduledRun(BaseModel):
     """EventBridge Scheduler delivers the schedule's Input as the event: `{"connector_id": "..."}`.
     An EventBridge rule delivers it as the event's `detail`; both are accepted."""
 
-    connector_id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
+    connector_id: ConnectorId
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> ScheduledRun:
-        payload = event.get("detail") if isinstance(event.get("detail"), dict) else event
-        return cls.model_validate({"connector_id": payload.get("connector_id")})
-
-
-def publish_run_metrics(metrics: Metrics, summary: RunSummary) -> None:
-    """One metric per count of the run (EMF, dimension: connector)."""
-    metrics.add_dimension(name="connector", value=summary.connector_id)
-    metrics.add_metric(name=f"{summary.kind}_runs_{summary.status}", unit=MetricUnit.Count, value=1)
-    for name, value in summary.counts.items():
-        metrics.add_metric(name=f"{summary.kind}_{name}", unit=MetricUnit.Count, value=value)
+        payload = (
+            event.get("detail")
+            if isinstance(event, dict) and isinstance(event.get("detail"), dict)
+            else event
+        )
+        value = payload.get("connector_id") if isinstance(payload, dict) else None
+        if value is None:
+            raise InvalidScheduledEvent(
+                "the scheduled event has no connector_id: set the schedule's Input to "
+                '{"connector_id": "<id>"}'
+            )
+        try:
+            return cls.model_validate({"connector_id": value})
+        except ValidationError:
+            raise InvalidScheduledEvent(
+                f"the scheduled event's connector_id {value!r} is not a connector id (lower-case letters,"
+                " digits, dashes; 2-63 characters)"
+            ) from None
 
 
 def scheduled_handler(run: ScheduledRunner) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
-    """The Lambda handler of a scheduled function: the Powertools stack around `run(connector_id)`.
-
-    Poll, export, catalog sync and bundle functions differ only in the run they start."""
+    """The Lambda handler of a scheduled function: the Powertools stack around `run(connector_id)`."""
     logger, tracer, metrics = Logger(), Tracer(), Metrics()
 
     @logger.inject_lambda_context(clear_state=True)
     @tracer.capture_lambda_handler
     @metrics.log_metrics
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        request = ScheduledRun.from_event(event)
+        try:
+            request = ScheduledRun.from_event(event)
+        except InvalidScheduledEvent as exc:
+            logger.error("invalid scheduled event", extra={"reason": str(exc)})
+            raise
         logger.append_keys(connector_id=request.connector_id)
         summary = run(request.connector_id, services())
         publish_run_metrics(metrics, summary)

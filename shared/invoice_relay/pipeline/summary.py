@@ -6,6 +6,12 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+RunKind = Literal["poll", "export", "catalog", "bundle", "deliver"]
+RunStatus = Literal["succeeded", "partial", "failed", "skipped"]
+# Why a run failed: the connector cannot work (someone must fix it), a partner or AWS was unavailable
+# (retried), or a bug (an exception nobody expected).
+ErrorKind = Literal["connector", "transient", "internal"]
+
 
 class DocumentFailure(BaseModel):
     source_id: str
@@ -15,10 +21,12 @@ class DocumentFailure(BaseModel):
 
 class RunSummary(BaseModel):
     connector_id: str
-    kind: Literal["poll", "export", "catalog", "bundle"]
+    kind: RunKind
     run_id: str | None = None
-    status: Literal["succeeded", "partial", "failed", "skipped"]
+    status: RunStatus
     message: str = ""
+    reason: str | None = None
+    error_kind: ErrorKind | None = None
     counts: dict[str, int] = Field(default_factory=dict)
     export_file: str | None = None
     download_link: str | None = None

@@ -12,9 +12,12 @@
 | OAuth state (CSRF)      | OAUTHSTATE#<state>          | STATE                           |                             |                     |
 | bundle                  | CONNECTOR#<cid>             | BUNDLE#<bundle id>              | RUN#<run id>                | BUNDLE#<bundle id>  |
 | entry sent in a bundle  | CONNECTOR#<cid>             | BENTRY#<booking entry id>       | BUNDLE#<cid>#<bundle id>    | <entry id>          |
+| work held (connector)   | CONNECTOR#<cid>             | HELD#<work key>                 |                             |                     |
+| webhook delivery dedupe | WEBHOOK#<cid>#<delivery id> | DEDUPE                          |                             |                     |
 
 Document state is queried by state through GSI1 (the export picks up `staged` documents); a document's
-log events are queried through GSI1 by DOC#...; a run by id through GSI1 by RUN#....
+log events are queried through GSI1 by DOC#...; a run by id through GSI1 by RUN#.... Work held while
+its connector cannot work is queried by the HELD# prefix of the connector's partition.
 """
 
 from __future__ import annotations
@@ -92,3 +95,17 @@ def bundled_entry_sk(entry_id: str) -> str:
 
 def bundle_entries_index_pk(connector_id: str, bundle_id: str) -> str:
     return f"BUNDLE#{connector_id}#{bundle_id}"
+
+
+HELD_PREFIX = "HELD#"
+
+
+def held_sk(work_key: str) -> str:
+    return f"{HELD_PREFIX}{work_key}"
+
+
+def webhook_delivery_pk(connector_id: str, delivery_id: str) -> str:
+    return f"WEBHOOK#{connector_id}#{delivery_id}"
+
+
+WEBHOOK_DELIVERY_SK = "DEDUPE"

@@ -13,19 +13,16 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from aws_lambda_powertools import Logger
 from boto3.dynamodb.conditions import Key
 
+from ..logs import logger
 from . import keys
 from .table import expires_at, iso, query_all, utc_now
-
-# Same service name as the handlers' Logger: Powertools shares one underlying logger (and its keys).
-logger = Logger()
 
 
 @dataclass
 class RunLog:
-    """One poll/export/bundle run of one connector."""
+    """One run of one connector (poll, export, catalog, bundle, or one delivery)."""
 
     table: Any
     connector_id: str
@@ -77,9 +74,16 @@ class RunLog:
         extra = {k: v for k, v in {"source_id": source_id, "document_number": number, **details}.items() if v}
         getattr(logger, "warning" if level == "warn" else level, logger.info)(message, extra=extra)
 
-    def finish(self, status: str, summary: dict[str, Any]) -> None:
-        self.event("info" if status == "succeeded" else "error", f"{self.kind} run {status}", **summary)
-        self.table.put_item(Item=self._run_item(status, summary, finished_at=iso(utc_now())))
+    def finish(self, status: str, summary: dict[str, Any], reason: str | None = None) -> None:
+        """Close the run with its final status (`succeeded`, `partial`, `failed`, `skipped`) and, when it
+        did not succeed, the reason."""
+        level = "info" if status == "succeeded" else "warn" if status in ("partial", "skipped") else "error"
+        message = f"{self.kind} run {status}" + (f": {reason}" if reason else "")
+        self.event(level, message, **summary)
+        extra: dict[str, Any] = {"finished_at": iso(utc_now())}
+        if reason:
+            extra["reason"] = reason
+        self.table.put_item(Item=self._run_item(status, summary, **extra))
 
     def _run_item(self, status: str, details: dict[str, Any], **extra: Any) -> dict[str, Any]:
         return {

@@ -17,11 +17,17 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
+from pydantic import ValidationError
 
 from ..connector import ConnectorConfig
 from ..errors import ConfigurationError, TransientError
+from ..partners.payload import validation_reason
 from . import keys
 from .table import expires_at, is_conditional_failure, iso, query_all, utc_now
+
+
+class UnknownConnector(ConfigurationError):
+    """No connector has this id."""
 
 
 class ConnectorStore:
@@ -33,8 +39,13 @@ class ConnectorStore:
             Key={"PK": keys.connector_pk(connector_id), "SK": keys.CONFIG_SK}, ConsistentRead=True
         ).get("Item")
         if item is None:
-            raise ConfigurationError(f"unknown connector '{connector_id}'")
-        return ConnectorConfig.model_validate(json.loads(item["config"]))
+            raise UnknownConnector(f"unknown connector '{connector_id}'")
+        try:
+            return ConnectorConfig.model_validate(json.loads(item["config"]))
+        except ValidationError as exc:
+            raise ConfigurationError(
+                f"connector '{connector_id}' has an invalid configuration: {validation_reason(exc)}"
+            ) from None
 
     def put(self, config: ConnectorConfig) -> None:
         self._table.put_item(
@@ -183,7 +194,6 @@ class DocumentRecord:
 
 class StageResult(StrEnum):
     NEW = "new"
-    CHANGED = "changed"
     UNCHANGED = "unchanged"
     IN_FLIGHT = "in_flight"
 
@@ -352,10 +362,6 @@ class CrossReferences:
             Key={"PK": keys.xref_pk(connector_id, system, key), "SK": keys.XREF_SK}, ConsistentRead=True
         ).get("Item")
         return dict(item["link"]) if item else None
-
-
-def run_started_iso(moment: dt.datetime | None = None) -> str:
-    return iso(moment or utc_now())
 
 
 class OAuthStates:

@@ -1,9 +1,6 @@
-"""Webhook intake: signature schemes (one module each) and the intake logic that verifies, archives,
-de-duplicates and enqueues a delivery (`intake.accept_webhook`).
-
-- `standard`: Standard Webhooks (https://www.standardwebhooks.com), used by the shop, whose own signing
-  is not public.
-- `freshbooks`: FreshBooks callbacks (`X-FreshBooks-Hmac-SHA256`) and their verification handshake.
+"""Webhook intake (`intake.accept_webhook`: verify, archive, de-duplicate, enqueue) and the signature
+schemes that are standards rather than one partner's (`standard`: Standard Webhooks). A partner's own
+scheme lives in its package (FreshBooks callbacks: `partners/freshbooks/callbacks.py`).
 """
 
 from __future__ import annotations
@@ -14,6 +11,14 @@ class InvalidSignature(Exception):
 
     `reason` says which check failed; it never contains a secret or the expected signature.
     """
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class MalformedDelivery(Exception):
+    """An authentic delivery whose body is not an event of its scheme: answer 400 with `reason`."""
 
     def __init__(self, reason: str):
         super().__init__(reason)

@@ -1,92 +1,61 @@
 """Webhook intake: turn one HTTP delivery into at most one queued WorkItem, and answer fast.
 
-`accept_webhook` knows nothing of API Gateway; the WebhookFunction handler passes it the path's connector
-id, the headers and the raw body. The checks, in order:
+`accept_webhook` knows nothing of API Gateway, nor of any partner: the WebhookFunction handler passes it
+the path's connector id, the headers and the raw body, and the connector's webhook sources (the
+`WEBHOOK_SOURCE` capability of its source and/or its target, from the partner registry) do the
+partner-specific parts. The checks, in order:
 
 1. size: a body over the limit → 413;
-2. connector: unknown → 404;
-3. signature, before the body is looked at: missing, invalid or expired → 401 (the scheme follows the
-   headers: Standard Webhooks for the shop, `X-FreshBooks-Hmac-SHA256` for FreshBooks callbacks; an
-   unsigned FreshBooks `callback.verify` is the handshake, handled apart);
-4. parse: not an event of the scheme → 400;
-5. archive: the exact bytes to `raw/<connector>/<system>/webhooks/<yyyy/mm/dd>/<delivery id>.<ext>`;
-6. event type not delivered by Invoice Relay → 202 `ignored` (archived, not queued);
-7. de-duplicate by delivery id (conditional write) → 202 `duplicate`;
-8. enqueue the WorkItem on the delivery queue → 202 `accepted` (a WorkItem too large for SQS, from a body
+2. connector: unknown → 404; no webhook source → 404;
+3. sender: the source whose signature headers are present; an unsigned setup request (a subscription's
+   verification handshake) is answered by the source it belongs to; otherwise the source that expects
+   this content type, else the only (or first) one;
+4. signature, before the body is looked at: missing, invalid or expired → 401;
+5. parse: not an event of the scheme → 400;
+6. archive: the exact bytes to `raw/<connector>/<system>/webhooks/<yyyy/mm/dd>/<delivery id>.<ext>`;
+7. event type nobody acts on → 202 `ignored` (archived, not queued);
+8. de-duplicate by delivery id (conditional write, `storage.webhooks`) → 202 `duplicate`;
+9. enqueue the WorkItem on the delivery queue → 202 `accepted` (a WorkItem too large for SQS, from a body
    just under the limit, → 413).
 
-Bad input never gets a 5xx. A failure on the AWS side (archive, de-duplication record, queue) does get
-one (503), so the sender retries, and the de-duplication claim is released first so that the retry is
-not taken for a duplicate. No partner is called here (except the one-off handshake confirmation), so a
-partner outage never slows down or loses a webhook.
-
-De-duplication record (state table; `expires_at` = TTL, 7 days):
-
-- PK `WEBHOOK#<connector id>#<delivery id>`, SK `DEDUPE`;
-- `state` (`processing` | `accepted`), `owner`, `lease_until` (epoch seconds, while processing),
-  `received_at`, `raw_key`, `message_id` (the SQS message, once accepted), `expires_at`.
-
-A delivery is claimed (`processing`, with a short lease) before it is enqueued and marked `accepted`
-after. A claim whose holder died (timeout) is taken over once its lease has run out; until then a
-retry is answered 409 (try again) rather than "duplicate", so it cannot be lost.
+Bad input never gets a 5xx. A failure on our side — AWS (archive, de-duplication record, queue) or the
+connector's own setup (a missing secret) — does get one (503 / 500), so the sender retries, and the
+de-duplication claim is released first so that the retry is not taken for a duplicate. No partner is
+called here (except a handshake's one-off confirmation), so a partner outage never slows down or loses
+a webhook.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import json
-import re
-import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities import parameters
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
-from boto3.dynamodb.conditions import Attr
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..connector import ConnectorConfig, FreshBooksTargetConfig, ShopSourceConfig
-from ..connectors import shop
-from ..errors import AuthenticationError, ConfigurationError, MappingError, PermanentError, TransientError
-from ..pipeline.queue import enqueue
+from ..connector import ConnectorConfig
+from ..errors import ConnectorError
+from ..identifiers import is_connector_id
+from ..logs import logger
+from ..partners.capabilities import WEBHOOK_SOURCE, WebhookDelivery, WebhookSource
+from ..pipeline.services import Services
 from ..pipeline.work import WorkItem
-from ..secrets import partner_credentials
-from ..storage.table import expires_at, is_conditional_failure, iso
-from . import InvalidSignature, freshbooks, standard
-
-logger = Logger()
+from ..storage.state import UnknownConnector
+from ..storage.table import iso
+from . import InvalidSignature, MalformedDelivery
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 # SQS takes 256 KiB per message, attributes included: the WorkItem's JSON must stay below that.
 MAX_MESSAGE_BYTES = 256 * 1024 - 1024
-DEDUPE_TTL_DAYS = 7
-# Longer than the function's timeout (10 s): a claim outlives its holder only by this much.
-CLAIM_SECONDS = 60
-DEDUPE_SK = "DEDUPE"
-CONNECTOR_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")  # as ConnectorConfig.connector_id
-
-# Called for a FreshBooks `callback.verify` handshake: (connector, callback id, verifier). It PUTs the
-# verifier back to FreshBooks' callbacks API; raises PermanentError when FreshBooks refuses it,
-# TransientError when FreshBooks cannot be reached, ConfigurationError / AuthenticationError when our own
-# OAuth setup is missing or refused.
-ConfirmCallback = Callable[[ConnectorConfig, str, str], None]
-
-
-def dedupe_pk(connector_id: str, delivery_id: str) -> str:
-    """Partition key of a delivery's de-duplication record (sort key: DEDUPE_SK)."""
-    return f"WEBHOOK#{connector_id}#{delivery_id}"
 
 
 @dataclass(frozen=True)
 class IntakeResult:
-    """The HTTP answer (`status_code`, JSON `body`). `verification` is set for a FreshBooks handshake."""
+    """The HTTP answer: `status_code` and a JSON `body`."""
 
     status_code: int
     body: dict[str, Any]
-    verification: freshbooks.CallbackVerification | None = field(default=None, repr=False)
 
     @property
     def status(self) -> str:
@@ -100,260 +69,80 @@ class _Rejected(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class _Delivery:
-    """A verified, parsed delivery. `source_id` is None for an event type Invoice Relay does not act on."""
-
-    system: str
-    delivery_id: str
-    event_type: str
-    source_id: str | None
-    version: str
-    payload: dict[str, Any]
-    content_type: str
-    extension: str
-
-
 def accept_webhook(
     connector_id: str,
     headers: Mapping[str, str],
     body: bytes,
-    services: Any,
+    services: Services,
     *,
     now: dt.datetime,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-    confirm_callback: ConfirmCallback | None = None,
 ) -> IntakeResult:
     """Verify, archive, de-duplicate and enqueue one webhook delivery (see the module docstring).
 
-    `services` is the pipeline's `Services` (state table, bucket, connectors, settings). `now` is the
-    time of receipt (signature tolerance, archive date, TTLs). `confirm_callback` confirms a FreshBooks
-    handshake; without it the verifier is stored as pending.
+    `now` is the time of receipt (signature tolerance, archive date, TTLs).
     """
     lowered = {str(name).lower(): str(value) for name, value in headers.items()}
+    senders: list[tuple[str, WebhookSource]] = []
     try:
         if len(body) > max_body_bytes:
             raise _Rejected(413, f"body is {len(body)} bytes; the limit is {max_body_bytes}")
         config = _connector(connector_id, services)
-        target = _freshbooks_target(config)
-        handshake = _handshake_in(target, lowered, body)
-        if target is not None and handshake is not None:
-            return _handle_handshake(config, target, handshake, confirm_callback)
-        delivery = _verified_delivery(config, lowered, body, services, now)
-        return _queue(config, delivery, body, services, now)
+        senders = services.partners.open_all(config, WEBHOOK_SOURCE, services.context(connector_id))
+        if not senders:
+            raise _Rejected(404, f"connector '{connector_id}' takes no webhooks")
+        sender = _signed_by(senders, lowered)
+        if sender is None:
+            for _, candidate in senders:
+                answer = candidate.handshake(lowered, body)
+                if answer is not None:
+                    return IntakeResult(answer.status_code, answer.body)
+            sender = _expecting(senders, lowered)
+        delivery = sender.verify(lowered, body, now)
+        return _queue(config, sender.system, delivery, body, services, now)
     except _Rejected as rejected:
-        logger.info(
-            "webhook rejected", extra={"status_code": rejected.status_code, "reason": rejected.reason}
-        )
-        return IntakeResult(rejected.status_code, {"status": "rejected", "reason": rejected.reason})
-    except ConfigurationError as exc:
-        # Our side: the sender should retry once the configuration is fixed. The details stay in our log.
-        logger.error("webhook intake is misconfigured", extra={"reason": exc.reason})
+        return _rejection(rejected.status_code, rejected.reason)
+    except InvalidSignature as invalid:
+        return _rejection(401, invalid.reason)
+    except MalformedDelivery as malformed:
+        return _rejection(400, malformed.reason)
+    except ConnectorError as exc:
+        # Our side: the sender should retry once the connector is fixed. The details stay in our log.
+        logger.error("webhook intake cannot use the connector", extra={"reason": exc.reason})
         return IntakeResult(500, {"status": "error", "reason": "webhook intake is misconfigured"})
     except (ClientError, BotoCoreError):
         logger.exception("webhook intake could not reach AWS")
         return IntakeResult(503, {"status": "error", "reason": "temporarily unavailable; retry later"})
+    finally:
+        for _, opened in senders:
+            opened.close()
 
 
-# -- connector and scheme -------------------------------------------------------------------------------
+def _rejection(status_code: int, reason: str) -> IntakeResult:
+    logger.info("webhook rejected", extra={"status_code": status_code, "reason": reason})
+    return IntakeResult(status_code, {"status": "rejected", "reason": reason})
 
 
-def _connector(connector_id: str, services: Any) -> ConnectorConfig:
-    if not CONNECTOR_ID.match(connector_id):
+def _connector(connector_id: str, services: Services) -> ConnectorConfig:
+    if not is_connector_id(connector_id):
         raise _Rejected(404, "unknown connector")
     try:
         return services.connectors.get(connector_id)
-    except ConfigurationError:
+    except UnknownConnector:
         raise _Rejected(404, f"unknown connector '{connector_id}'") from None
 
 
-def _freshbooks_target(config: ConnectorConfig) -> FreshBooksTargetConfig | None:
-    target = config.target
-    if isinstance(target, FreshBooksTargetConfig) and target.callback_verifier_secret:
-        return target
-    return None
+def _signed_by(senders: list[tuple[str, WebhookSource]], headers: Mapping[str, str]) -> WebhookSource | None:
+    """The sender whose signature headers this request carries."""
+    return next((sender for _, sender in senders if sender.recognises(headers)), None)
 
 
-def _handshake_in(
-    target: FreshBooksTargetConfig | None, headers: Mapping[str, str], body: bytes
-) -> freshbooks.CallbackVerification | None:
-    """The FreshBooks `callback.verify` in this request, if it is one (unsigned by design)."""
-    if target is None or any(h in headers for h in standard.HEADERS):
-        return None
-    try:
-        return freshbooks.CallbackVerification.from_body(body)
-    except ValueError as exc:
-        raise _Rejected(400, str(exc)) from None
-
-
-def _verified_delivery(
-    config: ConnectorConfig, headers: Mapping[str, str], body: bytes, services: Any, now: dt.datetime
-) -> _Delivery:
-    """Pick the scheme, verify the signature, then parse the body."""
-    shop_source = config.source if isinstance(config.source, ShopSourceConfig) else None
-    freshbooks_target = _freshbooks_target(config)
-    scheme = _scheme(
-        headers, takes_shop=shop_source is not None, takes_freshbooks=freshbooks_target is not None
-    )
-    if scheme == "standard":
-        if shop_source is None:
-            raise _Rejected(404, f"connector '{config.connector_id}' takes no Standard Webhooks deliveries")
-        return _shop_delivery(shop_source, headers, body, services, now)
-    if scheme == "freshbooks":
-        if freshbooks_target is None:
-            raise _Rejected(404, f"connector '{config.connector_id}' takes no FreshBooks callbacks")
-        return _freshbooks_delivery(freshbooks_target, headers, body)
-    raise _Rejected(404, f"connector '{config.connector_id}' takes no webhooks")
-
-
-def _scheme(headers: Mapping[str, str], *, takes_shop: bool, takes_freshbooks: bool) -> str | None:
-    """Which signature to demand: the one whose headers are there, else the one the connector takes.
-
-    A connector that takes both (shop source, FreshBooks target) gets a FreshBooks callback for a form
-    body; the content type only decides which signature is demanded, it proves nothing.
-    """
-    if any(h in headers for h in standard.HEADERS):
-        return "standard"
-    if freshbooks.SIGNATURE_HEADER.lower() in headers:
-        return "freshbooks"
-    if takes_shop and takes_freshbooks:
-        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-        return "freshbooks" if content_type == freshbooks.FORM_CONTENT_TYPE else "standard"
-    if takes_shop:
-        return "standard"
-    return "freshbooks" if takes_freshbooks else None
-
-
-# -- the shop (Standard Webhooks) -----------------------------------------------------------------------
-
-
-def _shop_delivery(
-    source: ShopSourceConfig, headers: Mapping[str, str], body: bytes, services: Any, now: dt.datetime
-) -> _Delivery:
-    cache_seconds = services.settings.secret_cache_seconds
-    secrets = _webhook_secrets(source.webhook_secret, cache_seconds)
-    try:
-        delivery_id = standard.verify(headers, body, secrets, now=now)
-    except InvalidSignature as invalid:
-        # The secret may have been rotated since it was cached: one more try with a fresh read.
-        fresh = _webhook_secrets(source.webhook_secret, cache_seconds, fresh=True)
-        if fresh == secrets:
-            raise _Rejected(401, invalid.reason) from None
-        try:
-            delivery_id = standard.verify(headers, body, fresh, now=now)
-        except InvalidSignature as still_invalid:
-            raise _Rejected(401, still_invalid.reason) from None
-
-    envelope = _json_object(body)
-    event_type, data = envelope.get("type"), envelope.get("data")
-    if not isinstance(event_type, str) or not event_type:
-        raise _Rejected(400, "not a Standard Webhooks event: 'type' must be a non-empty string")
-    if not isinstance(data, dict):
-        raise _Rejected(400, "not a Standard Webhooks event: 'data' must be an object")
-    try:
-        ref = shop.event_ref(event_type, data)
-    except MappingError as exc:
-        raise _Rejected(400, exc.reason) from None
-    except PermanentError:
-        ref = None  # an event type the shop connector does not deliver
-    return _Delivery(
-        system="shop",
-        delivery_id=delivery_id,
-        event_type=event_type,
-        source_id=ref.id if ref else None,
-        version=ref.version if ref else "",
-        payload=data,
-        content_type="application/json",
-        extension="json",
-    )
-
-
-def _webhook_secrets(secret_name: str, max_age: int, *, fresh: bool = False) -> list[str]:
-    if fresh:
-        # Refresh the cached copy first; partner_credentials then reads it (and maps errors) as usual.
-        with contextlib.suppress(GetParameterError, TransformParameterError):
-            parameters.get_secret(secret_name, transform="json", max_age=max_age, force_fetch=True)
-    value = partner_credentials(secret_name, max_age).get("secrets")
-    if not isinstance(value, list) or not value or not all(isinstance(s, str) for s in value):
-        raise ConfigurationError(f'webhook secret \'{secret_name}\' must be {{"secrets": ["whsec_..."]}}')
-    return value
-
-
-def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        parsed = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
-        raise _Rejected(400, "body is not valid JSON") from None
-    if not isinstance(parsed, dict):
-        raise _Rejected(400, "body is not a JSON object")
-    return parsed
-
-
-# -- FreshBooks callbacks -------------------------------------------------------------------------------
-
-
-def _freshbooks_delivery(
-    target: FreshBooksTargetConfig, headers: Mapping[str, str], body: bytes
-) -> _Delivery:
-    verifiers = freshbooks.CallbackVerifiers(str(target.callback_verifier_secret)).confirmed()
-    try:
-        fields = freshbooks.verify(headers, body, verifiers)
-    except InvalidSignature as invalid:
-        raise _Rejected(401, invalid.reason) from None
-    event_type = fields.get("name", "").strip()
-    if not event_type:
-        raise _Rejected(400, "not a FreshBooks callback: no 'name'")
-    delivery_id = freshbooks.delivery_id(fields)
-    object_id = fields.get("object_id", "").strip()
-    routed = event_type in freshbooks.ROUTED_EVENTS
-    if routed and not object_id:
-        raise _Rejected(400, f"FreshBooks {event_type} without object_id")
-    return _Delivery(
-        system="freshbooks",
-        delivery_id=delivery_id,
-        event_type=event_type,
-        source_id=object_id if routed else None,
-        # FreshBooks sends no version; the delivery id is unique per notification.
-        version=delivery_id,
-        payload=dict(fields),
-        content_type=freshbooks.FORM_CONTENT_TYPE,
-        extension="form",
-    )
-
-
-def _handle_handshake(
-    config: ConnectorConfig,
-    target: FreshBooksTargetConfig,
-    verification: freshbooks.CallbackVerification,
-    confirm_callback: ConfirmCallback | None,
-) -> IntakeResult:
-    """Store the verifier (pending), then, when we can, confirm it with FreshBooks and make it count.
-
-    The handshake body holds a secret (the verifier): it is not archived and never logged.
-    """
-    store = freshbooks.CallbackVerifiers(str(target.callback_verifier_secret))
-    store.add_pending(verification.callback_id, verification.verifier)
-    extra = {"callback_id": verification.callback_id}
-    if confirm_callback is None:
-        logger.info("FreshBooks callback verifier stored, waiting for confirmation", extra=extra)
-        body = {"status": "verification_pending", "callback_id": verification.callback_id}
-        return IntakeResult(202, body, verification)
-    try:
-        confirm_callback(config, verification.callback_id, verification.verifier)
-    except (ConfigurationError, AuthenticationError) as exc:
-        # Our side (no OAuth tokens, refused credentials): 500 via accept_webhook, the verifier stays pending.
-        raise ConfigurationError(f"cannot confirm FreshBooks callbacks: {exc.reason}") from exc
-    except TransientError as exc:
-        logger.warning("FreshBooks callback not confirmed yet", extra={**extra, "reason": exc.reason})
-        body = {"status": "error", "reason": "could not confirm the callback with FreshBooks; retry later"}
-        return IntakeResult(503, body, verification)
-    except PermanentError as exc:
-        logger.warning("FreshBooks refused the callback verifier", extra={**extra, "reason": exc.reason})
-        body = {"status": "rejected", "reason": "FreshBooks did not confirm this verifier"}
-        return IntakeResult(401, body, verification)
-    store.add_confirmed(verification.callback_id, verification.verifier)
-    logger.info("FreshBooks callback confirmed", extra=extra)
-    return IntakeResult(200, {"status": "verified", "callback_id": verification.callback_id}, verification)
+def _expecting(senders: list[tuple[str, WebhookSource]], headers: Mapping[str, str]) -> WebhookSource:
+    """No signature headers at all: the sender that expects this content type, else the only (or first)
+    one — whose verification then says which header is missing. The content type decides only which
+    signature is demanded; it proves nothing."""
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    return next((s for _, s in senders if getattr(s, "content_type", None) == content_type), senders[0][1])
 
 
 # -- archive, de-duplicate, enqueue ---------------------------------------------------------------------
@@ -365,10 +154,15 @@ def raw_key(connector_id: str, system: str, delivery_id: str, received: dt.datet
 
 
 def _queue(
-    config: ConnectorConfig, delivery: _Delivery, body: bytes, services: Any, now: dt.datetime
+    config: ConnectorConfig,
+    system: str,
+    delivery: WebhookDelivery,
+    body: bytes,
+    services: Services,
+    now: dt.datetime,
 ) -> IntakeResult:
     cid = config.connector_id
-    key = raw_key(cid, delivery.system, delivery.delivery_id, now.astimezone(dt.UTC), delivery.extension)
+    key = raw_key(cid, system, delivery.delivery_id, now.astimezone(dt.UTC), delivery.extension)
     # the body exactly as received, with its SHA-256 in the object metadata
     services.bucket.put_with_digest(
         key, body, delivery.content_type, {"connector": cid, "delivery-id": delivery.delivery_id}
@@ -378,7 +172,7 @@ def _queue(
         "delivery_id": delivery.delivery_id,
         "event_type": delivery.event_type,
     }
-    if delivery.source_id is None:
+    if delivery.work is None:
         logger.info(
             "webhook ignored: not an event Invoice Relay delivers", extra={**correlation, "raw_key": key}
         )
@@ -388,10 +182,10 @@ def _queue(
 
     item = WorkItem(
         connector_id=cid,
-        source_system=delivery.system,
+        source_system=system,
         event_type=delivery.event_type,
-        source_id=delivery.source_id,
-        version=delivery.version,
+        source_id=delivery.work.source_id,
+        version=delivery.work.version,
         delivery_id=delivery.delivery_id,
         raw_key=key,
         payload=delivery.payload,
@@ -400,7 +194,7 @@ def _queue(
     if len(item.model_dump_json().encode()) > MAX_MESSAGE_BYTES:
         # Only a body within a few hundred bytes of the size limit gets here; retrying cannot help.
         raise _Rejected(413, "the event is too large to queue")
-    ledger = DeliveryLedger(services.table)
+    ledger = services.webhook_deliveries
     claim = ledger.claim(cid, delivery.delivery_id, now)
     if not claim.owner:
         status = "duplicate" if claim.state == "accepted" else "in_progress"
@@ -410,7 +204,7 @@ def _queue(
         reason = "the same delivery is being processed; retry later"
         return IntakeResult(409, {"status": status, "delivery_id": delivery.delivery_id, "reason": reason})
     try:
-        message_id = enqueue(services.settings.delivery_queue_url, item)
+        message_id = services.queue.send(item)
     except Exception:
         ledger.release(cid, delivery.delivery_id, claim.owner)
         raise
@@ -425,83 +219,3 @@ def _queue(
         extra={**correlation, "source_id": item.source_id, "raw_key": key, "message_id": message_id},
     )
     return IntakeResult(202, {"status": "accepted", "delivery_id": delivery.delivery_id})
-
-
-@dataclass(frozen=True)
-class Claim:
-    """The outcome of `DeliveryLedger.claim`: `owner` is set when this invocation holds the delivery;
-    otherwise `state` is the holder's (`processing` or `accepted`)."""
-
-    owner: str | None
-    state: str
-
-
-class DeliveryLedger:
-    """The de-duplication records of webhook deliveries (layout: see the module docstring)."""
-
-    def __init__(self, table: Any, *, ttl_days: int = DEDUPE_TTL_DAYS, claim_seconds: int = CLAIM_SECONDS):
-        self._table = table
-        self._ttl_days = ttl_days
-        self._claim_seconds = claim_seconds
-
-    @staticmethod
-    def key(connector_id: str, delivery_id: str) -> dict[str, str]:
-        return {"PK": dedupe_pk(connector_id, delivery_id), "SK": DEDUPE_SK}
-
-    def claim(self, connector_id: str, delivery_id: str, now: dt.datetime) -> Claim:
-        """Claim a delivery for this invocation unless it was seen (or is being handled) already."""
-        owner = uuid.uuid4().hex
-        epoch = int(now.timestamp())
-        try:
-            self._table.put_item(
-                Item={
-                    **self.key(connector_id, delivery_id),
-                    "connector_id": connector_id,
-                    "delivery_id": delivery_id,
-                    "state": "processing",
-                    "owner": owner,
-                    "lease_until": epoch + self._claim_seconds,
-                    "received_at": iso(now),
-                    "expires_at": expires_at(self._ttl_days, now),
-                },
-                ConditionExpression=Attr("PK").not_exists()
-                | (Attr("state").eq("processing") & Attr("lease_until").lt(epoch)),
-            )
-        except ClientError as exc:
-            if not is_conditional_failure(exc):
-                raise
-            current = self._table.get_item(Key=self.key(connector_id, delivery_id), ConsistentRead=True).get(
-                "Item", {}
-            )
-            # Gone in between (released by a failed holder): the sender's retry will claim it.
-            return Claim(owner=None, state=str(current.get("state", "processing")))
-        return Claim(owner=owner, state="processing")
-
-    def complete(
-        self, connector_id: str, delivery_id: str, owner: str, *, message_id: str, raw_key: str
-    ) -> None:
-        """Mark a claimed delivery as queued for good: from now on a repeat is a duplicate."""
-        self._table.update_item(
-            Key=self.key(connector_id, delivery_id),
-            UpdateExpression="SET #state = :accepted, message_id = :message_id, raw_key = :raw_key"
-            " REMOVE lease_until",
-            ConditionExpression="#owner = :owner",
-            ExpressionAttributeNames={"#state": "state", "#owner": "owner"},
-            ExpressionAttributeValues={
-                ":accepted": "accepted",
-                ":message_id": message_id,
-                ":raw_key": raw_key,
-                ":owner": owner,
-            },
-        )
-
-    def release(self, connector_id: str, delivery_id: str, owner: str) -> None:
-        """Give a claim up (its work could not be queued), so the sender's retry is not a duplicate."""
-        try:
-            self._table.delete_item(
-                Key=self.key(connector_id, delivery_id),
-                ConditionExpression=Attr("owner").eq(owner),
-            )
-        except (ClientError, BotoCoreError):
-            # The claim then blocks retries only until its lease runs out (409 until then).
-            logger.exception("could not release a webhook claim", extra={"delivery_id": delivery_id})

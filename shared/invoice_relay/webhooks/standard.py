@@ -44,11 +44,16 @@ _TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
 
 
 def secret_key(secret: str) -> bytes:
-    """The HMAC key of a `whsec_<base64>` secret. ConfigurationError (never showing it) if malformed."""
+    """The HMAC key of a `whsec_<base64>` secret (padded or not). ConfigurationError (never showing it)
+    if malformed."""
     key = b""
     if isinstance(secret, str) and secret.startswith(SECRET_PREFIX):
+        encoded = secret.removeprefix(SECRET_PREFIX)
+        # Unpadded base64 is accepted, as the reference library does since 1.0.1 ("add padding in case
+        # whsecret is unpadded base64", standard-webhooks libraries/python/standardwebhooks/webhooks.py).
+        encoded += "=" * (-len(encoded) % 4)
         try:
-            key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+            key = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError):
             key = b""
     if not key:

@@ -268,6 +268,18 @@ def invoice_total_of(invoice: Mapping[str, Any]) -> Decimal | None:
     return _decimal_or_none(amount.get("amount")) if isinstance(amount, Mapping) else None
 
 
+def invoice_outstanding_of(invoice: Mapping[str, Any]) -> Decimal | None:
+    """What is still owed on the invoice (`outstanding.amount`, a decimal string), if FreshBooks sent it."""
+    outstanding = invoice.get("outstanding")
+    return _decimal_or_none(outstanding.get("amount")) if isinstance(outstanding, Mapping) else None
+
+
+def payment_invoice_id_of(payment: Mapping[str, Any]) -> str | None:
+    """The invoice a FreshBooks payment pays (`invoiceid`), if any (a payment can be an overpayment)."""
+    value = payment.get("invoiceid")
+    return str(value) if value not in (None, "", 0, "0") else None
+
+
 # -- payments ---------------------------------------------------------------------------------------------
 
 

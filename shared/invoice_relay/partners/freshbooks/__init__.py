@@ -1,11 +1,15 @@
-"""FreshBooks adapter (flow 3 target): OAuth 2.0, the API client, the mappers and the target facade.
+"""FreshBooks (cloud accounting; flow 3's target): clients, invoices, items, payments, events back.
 
 One partner, one package:
-- `oauth.py`   — authorization-code flow, token secret, `FreshBooksTokenManager` (single-use rotating
-                 refresh tokens, refreshed under a DynamoDB lease so concurrent Lambdas never burn one);
-- `client.py`  — `FreshBooksClient`: bearer auth + one refresh/retry on 401, envelopes, paging, errors;
-- `mapping.py` — canonical models ⇄ FreshBooks JSON (the only place FreshBooks payloads are built/read);
-- `target.py`  — `FreshBooksTarget`, the facade the delivery pipeline calls, every call safe to repeat.
+- `config.py`    — `FreshBooksTargetConfig`;
+- `oauth.py`     — its OAuth 2.0 endpoints and scopes on the kit's rotating-refresh authenticator (single-use
+                   refresh tokens, refreshed under a DynamoDB lease so concurrent Lambdas never burn one);
+                   `FreshBooksConnection` (connect link + callback);
+- `client.py`    — `FreshBooksClient` on the HTTP kit: envelopes, paging, errors;
+- `mapping.py`   — canonical models ⇄ FreshBooks JSON (the only place FreshBooks payloads are built/read);
+- `target.py`    — `FreshBooksTarget`: the document and catalog target, every call safe to repeat;
+- `callbacks.py` — webhook callbacks back from FreshBooks: signature, handshake, verifiers, and
+                   `payment.create` → "this invoice is settled".
 
 Assumptions about the FreshBooks API (from FreshBooks' public API reference pages for authentication,
 search/paging, items and invoices, and from their Python SDK and its test fixtures; the sandbox in
@@ -13,9 +17,11 @@ search/paging, items and invoices, and from their Python SDK and its test fixtur
 go-live):
 
 - Hosts: API `https://api.freshbooks.com`, authorize page `https://auth.freshbooks.com/oauth/authorize`
-  (`client_id`, `response_type=code`, `redirect_uri`, `state`), token endpoint `POST
-  {api}/auth/oauth/token`. Access tokens last 12 h; refresh tokens never expire but are single-use and
-  rotate with every refresh. See `oauth.py` for the grant and answer shapes.
+  (`client_id`, `response_type=code`, `redirect_uri`, `state`, `scope`), token endpoint `POST
+  {api}/auth/oauth/token`, form-encoded as the official Python SDK sends it. Access tokens last 12 h;
+  refresh tokens never expire but are single-use and rotate with every refresh. The app needs the scopes
+  in `oauth.SCOPES`; a call without its scope is a 403 `insufficient_scope` (a connector error). See
+  `oauth.py` for the grant and answer shapes.
 - Every call sends `Authorization: Bearer <token>` and `Api-Version: alpha`. An invalid or expired token
   → 401 (`{"errno": 401, "message": "invalid_token: ..."}`).
 - Accounting resources under `/accounting/account/{account_id}/`: `users/clients`, `items/items`,
@@ -44,8 +50,20 @@ go-live):
 - Callbacks (webhooks back) under `/events/account/{account_id}/events/callbacks`: create
   `{"callback": {"event", "uri"}}` → `{"callback": {"callbackid", "event", "uri", "verified"}}`;
   FreshBooks then POSTs a verification (form fields incl. `verifier`) to the URI; `PUT
-  .../callbacks/{id}` `{"callback": {"verifier"}}` verifies it. Deliveries are form posts signed with
-  `X-FreshBooks-Hmac-SHA256` = base64(HMAC-SHA256(verifier, JSON of the form fields)).
+  .../callbacks/{id}` `{"callback": {"verifier"}}` verifies it. Deliveries are form posts (`name`,
+  `object_id`, `account_id`, `business_id`, `identity_id`, `user_id`) signed with
+  `X-FreshBooks-Hmac-SHA256` = base64(HMAC-SHA256(verifier, JSON of the form fields)) (FreshBooks' webhook
+  docs and the Python SDK's user guide).
+- Event names are `<noun>.create|update|delete` for bill, client, credit_note, estimate, expense,
+  invoice, item, payment, project, recurring, service, tax, time_entry... (plus `invoice.sendByEmail`,
+  `estimate.sendByEmail`; a bare noun matches all of its events). There is **no `invoice.paid`**: a
+  payment recorded in FreshBooks is `payment.create`, and we mark the source's order paid when the
+  payment's invoice has nothing `outstanding` (`{"amount": "0.00"}`; `payment_status` "paid"). Registering
+  an unknown name is refused: HTTP 400 `{"errno": 422, "details": ["event: Value error, Unrecognized
+  event."]}` (the Python SDK's test fixture `create_callback_response__validation_error.json`).
+- Payments: `GET payments/payments/{id}` → `{"payment": {"id", "invoiceid", "amount": {"amount", "code"},
+  "date", "type", "note", ...}}`; invoices carry `outstanding` and `paid` as `{"amount", "code"}` decimal
+  strings and `payment_status` (`unpaid`, `partial`, `paid`, `auto-paid`) (the Java SDK's invoice fixture).
 
 Design choices:
 - Idempotency marker of an invoice: the caller's marker goes into `po_number` (shown on the invoice as
@@ -64,44 +82,52 @@ Design choices:
   currency (a document in another currency is a MappingError); credit notes are not delivered.
 """
 
-from .client import FreshBooksClient
-from .mapping import (
-    client_fields,
-    invoice_number_of,
-    invoice_payload,
-    item_fields,
-    payment_payload,
-    payment_type,
-)
-from .oauth import (
-    FreshBooksTokenManager,
-    OAuthApp,
-    OAuthTokens,
-    TokenSecret,
-    authorization_url,
-    complete_connection,
-    connect_url,
-    exchange_code,
-    refresh_tokens,
-)
-from .target import FreshBooksTarget
+from __future__ import annotations
 
-__all__ = [
-    "FreshBooksClient",
-    "FreshBooksTarget",
-    "FreshBooksTokenManager",
-    "OAuthApp",
-    "OAuthTokens",
-    "TokenSecret",
-    "authorization_url",
-    "client_fields",
-    "complete_connection",
-    "connect_url",
-    "exchange_code",
-    "invoice_number_of",
-    "invoice_payload",
-    "item_fields",
-    "payment_payload",
-    "payment_type",
-    "refresh_tokens",
-]
+from typing import Any
+
+from ..capabilities import CATALOG_TARGET, DOCUMENT_TARGET, OAUTH_CONNECT, WEBHOOK_SOURCE
+from ..spec import PartnerSpec, SideSpec
+from .config import FreshBooksTargetConfig
+
+
+def _open_target(config: FreshBooksTargetConfig, context: Any) -> Any:
+    from .target import FreshBooksTarget
+
+    return FreshBooksTarget.from_config(
+        context.connector_id, config, context.leases, secrets_client=context.secrets_client
+    )
+
+
+def _open_callbacks(config: FreshBooksTargetConfig, context: Any) -> Any:
+    if not config.callback_verifier_secret:
+        return None  # callbacks are not set up for this connector
+    from .callbacks import FreshBooksCallbacks
+
+    return FreshBooksCallbacks(config, context)
+
+
+def _open_connection(config: FreshBooksTargetConfig, context: Any) -> Any:
+    from .oauth import FreshBooksConnection
+
+    return FreshBooksConnection(config, context)
+
+
+SPEC = PartnerSpec(
+    system="freshbooks",
+    title="FreshBooks",
+    category="cloud accounting",
+    connection="OAuth 2.0 (authorization code, rotating refresh tokens)",
+    documents=("invoice", "payment", "customer", "product"),
+    target=SideSpec(
+        config=FreshBooksTargetConfig,
+        provides={
+            DOCUMENT_TARGET: _open_target,
+            CATALOG_TARGET: _open_target,
+            WEBHOOK_SOURCE: _open_callbacks,
+            OAUTH_CONNECT: _open_connection,
+        },
+        triggers=("webhook", "scheduled"),
+    ),
+    docs="https://www.freshbooks.com/api/start",
+)

@@ -1,9 +1,9 @@
-"""The FreshBooks API client: bearer auth with one refresh on 401, envelopes, paging, error mapping.
+"""The FreshBooks API client, on the HTTP kit: bearer auth with one refresh on 401, envelopes, paging.
 
-Every call sends `Authorization: Bearer <token>` and `Api-Version: alpha`. A 401 gets exactly one token
-refresh (through the token manager, so concurrent workers share one refresh) and one retry. 429 and
-5xx are retried with backoff by the session (`partner_session`: idempotent methods on 429/5xx, POST only
-on 429/503); every other failure becomes a domain error via `raise_for_partner_status`.
+Every call sends `Authorization: Bearer <token>` (`oauth.token_auth`: rotating refresh tokens shared by
+all workers under a lease) and `Api-Version: alpha`. A 401 gets exactly one token refresh and one retry.
+429 and 5xx are retried with backoff by the session (idempotent methods on 429/5xx, POST only on
+429/503); every other failure becomes a domain error (`http.status`).
 
 Accounting resources live under `{api_url}/accounting/account/{account_id}/...`, webhook callbacks under
 `{api_url}/events/account/{account_id}/events/callbacks`. Answers are `{"response": {"result": {...}}}`;
@@ -13,24 +13,19 @@ lists carry `page`, `pages`, `per_page` and `total`, and are followed to the las
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import requests
 
-from ...errors import AuthenticationError, PermanentError, RelayError, TransientError
-from ...http import PartnerClient, raise_for_partner_status, transport_error
+from ...errors import AuthenticationError, PermanentError
+from ...http import Page, PageNumberPaginator, PartnerAuth, PartnerClient
+from ...logs import logger
 from . import mapping
-from .oauth import RECONNECT_HINT
 
 if TYPE_CHECKING:
-    from ...connector import FreshBooksTargetConfig
-    from .oauth import FreshBooksTokenManager
-
-log = logging.getLogger(__name__)
+    from .config import FreshBooksTargetConfig
 
 PARTNER = "freshbooks"
 API_VERSION = "alpha"
@@ -43,21 +38,22 @@ COLLISION_PAUSE_SECONDS = 0.2
 class FreshBooksClient(PartnerClient):
     """One FreshBooks account, authenticated through a `FreshBooksTokenManager`."""
 
+    partner = PARTNER
+
     def __init__(
         self,
         config: FreshBooksTargetConfig,
-        token_manager: FreshBooksTokenManager,
+        auth: PartnerAuth,
         *,
         session: requests.Session | None = None,
         per_page: int = MAX_PER_PAGE,
     ):
         self.config = config
-        self.tokens = token_manager
-        super().__init__(partner=PARTNER, session=session)
+        super().__init__(config.api_url, auth=auth, session=session)
         self.per_page = max(1, min(per_page, MAX_PER_PAGE))
-        api_url = config.api_url.rstrip("/")
-        self._accounting_url = f"{api_url}/accounting/account/{config.account_id}"
-        self._events_url = f"{api_url}/events/account/{config.account_id}/events"
+        self._accounting_url = f"/accounting/account/{config.account_id}"
+        self._events_url = f"/events/account/{config.account_id}/events"
+        self._paginator = PageNumberPaginator(partner=PARTNER, what="records", max_pages=MAX_PAGES)
 
     def __repr__(self) -> str:
         return f"FreshBooksClient({self.config.api_url!r}, account={self.config.account_id!r})"
@@ -123,8 +119,8 @@ class FreshBooksClient(PartnerClient):
             except PermanentError as exc:
                 if exc.status != 409 or attempt == INVOICE_NUMBER_COLLISION_ATTEMPTS:
                     raise
-                log.warning(
-                    "freshbooks: invoice number collision (409), creating again (attempt %s)", attempt + 1
+                logger.warning(
+                    f"freshbooks: invoice number collision (409), creating again (attempt {attempt + 1})"
                 )
                 time.sleep(COLLISION_PAUSE_SECONDS * attempt)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -162,6 +158,10 @@ class FreshBooksClient(PartnerClient):
 
     def create_payment(self, payload: dict[str, Any]) -> dict[str, Any]:
         return self._record("POST", self._accounting("payments/payments"), "payment", {"payment": payload})
+
+    def get_payment(self, payment_id: str) -> dict[str, Any]:
+        """One payment (`payments/payments/{id}`): its `invoiceid`, `amount`, `date`, `type`, `note`."""
+        return self._record("GET", self._accounting(f"payments/payments/{payment_id}"), "payment")
 
     def find_payment(self, invoice_id: str, transaction_id: str) -> dict[str, Any] | None:
         """The active payment on the invoice recorded with this transaction id (in its note), or None."""
@@ -204,116 +204,71 @@ class FreshBooksClient(PartnerClient):
     def _events(self, path: str) -> str:
         return f"{self._events_url}/{path}"
 
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """Every call sends `Api-Version: alpha`; a 401 that survives a token refresh names the fix."""
+        headers = {"Api-Version": API_VERSION, **kwargs.pop("headers", {})}
+        try:
+            return super().request(method, path, headers=headers, **kwargs)
+        except AuthenticationError as exc:
+            if exc.status != 401 or "reconnect" in exc.reason:
+                raise
+            raise AuthenticationError(
+                f"{exc.reason}; reconnect FreshBooks for this connector via its connect URL",
+                partner=PARTNER,
+                status=401,
+            ) from None
+
+    def unwrap(self, body: Any, method: str, path: str) -> dict[str, Any]:
+        """`{"response": {"result": {...}}}` → the result."""
+        envelope = body.get("response") if isinstance(body, dict) else None
+        result = envelope.get("result") if isinstance(envelope, dict) else None
+        if not isinstance(result, dict):
+            raise self.unexpected("without response.result", method, path)
+        return result
+
+    def error_details(self, response: requests.Response) -> str:
+        """The `details` list the events API puts its reasons in."""
+        try:
+            body = response.json()
+        except ValueError:
+            return ""
+        details = body.get("details") if isinstance(body, dict) else None
+        if not isinstance(details, list):
+            return ""
+        return "; ".join(str(d) for d in details if isinstance(d, str | int | float))[:300]
+
     def _record(
         self,
         method: str,
-        url: str,
+        path: str,
         key: str,
         body: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Call and return `result[key]` (the one record of a single-record answer)."""
-        result = self._call(method, url, params=params, json=body)
+        result = self.call(method, path, params=params, json=body)
         record = result.get(key)
         if not isinstance(record, dict):
-            raise PermanentError(
-                f"freshbooks answered {method} {_path(url)} without a {key}", partner=PARTNER
-            )
+            raise self.unexpected(f"without a {key}", method, path)
         return record
 
-    def _pages(self, url: str, key: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+    def _pages(self, path: str, key: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         """Every record of a listing, page by page to the last one."""
-        page = 1
-        while True:
-            result = self._call(
-                "GET", url, params={**(params or {}), "page": page, "per_page": self.per_page}
+
+        def fetch(number: int) -> Page:
+            result = self.call(
+                "GET", path, params={**(params or {}), "page": number, "per_page": self.per_page}
             )
             records = result.get(key)
             if not isinstance(records, list):
-                raise PermanentError(
-                    f"freshbooks sent an unexpected {key} list on GET {_path(url)} (page {page})",
-                    partner=PARTNER,
-                )
-            yield from (r for r in records if isinstance(r, dict))
+                raise self.unexpected(f"an unexpected {key} list (page {number})", "GET", path)
             pages = result.get("pages")
-            if not records or not isinstance(pages, int) or page >= pages:
-                return
-            page += 1
-            if page > MAX_PAGES:
-                raise PermanentError(
-                    f"freshbooks listing GET {_path(url)} has over {MAX_PAGES} pages", partner=PARTNER
-                )
+            return Page(records=records, number=number, total_pages=pages if isinstance(pages, int) else None)
 
-    def _call(
-        self, method: str, url: str, *, params: dict[str, Any] | None = None, json: Any = None
-    ) -> dict[str, Any]:
-        """One API call with a valid token (one refresh + retry on 401); returns `response.result`."""
-        token = self.tokens.access_token()
-        response = self._send(method, url, token, params, json)
-        if response.status_code == 401:
-            log.info("freshbooks: access token refused on %s %s; refreshing once", method, _path(url))
-            token = self.tokens.refresh_after_unauthorized(token)
-            response = self._send(method, url, token, params, json)
-            if response.status_code == 401:
-                try:
-                    raise_for_partner_status(response, PARTNER)
-                except AuthenticationError as exc:
-                    raise AuthenticationError(
-                        f"{exc.reason}; {RECONNECT_HINT}", partner=PARTNER, status=401
-                    ) from None
-        _raise_for_status(response)
-        try:
-            body = response.json()
-        except ValueError:
-            raise TransientError(
-                f"freshbooks answered {method} {_path(url)} with HTTP {response.status_code} but no JSON",
-                partner=PARTNER,
-                status=response.status_code,
-            ) from None
-        envelope = body.get("response") if isinstance(body, dict) else None
-        result = envelope.get("result") if isinstance(envelope, dict) else None
-        if not isinstance(result, dict):
-            raise PermanentError(
-                f"freshbooks answered {method} {_path(url)} without response.result", partner=PARTNER
-            )
-        return result
-
-    def _send(
-        self, method: str, url: str, token: str, params: dict[str, Any] | None, json: Any
-    ) -> requests.Response:
-        headers = {"Authorization": f"Bearer {token}", "Api-Version": API_VERSION}
-        try:
-            return self.session.request(method, url, params=params, json=json, headers=headers)
-        except requests.RequestException as exc:
-            raise transport_error(exc, PARTNER) from exc
-
-
-def _raise_for_status(response: requests.Response) -> None:
-    """`raise_for_partner_status`, plus the `details` list the events API puts its reasons in."""
-    try:
-        raise_for_partner_status(response, PARTNER)
-    except RelayError as exc:
-        details = _error_details(response)
-        if not details:
-            raise
-        raise type(exc)(f"{exc.reason} ({details})", partner=PARTNER, status=exc.status) from None
-
-
-def _error_details(response: requests.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    details = body.get("details") if isinstance(body, dict) else None
-    if not isinstance(details, list):
-        return ""
-    return "; ".join(str(d) for d in details if isinstance(d, str | int | float))[:300]
+        for page in self._paginator.pages(fetch):
+            yield from (r for r in page.records if isinstance(r, dict))
 
 
 def _active_first(records: list[dict[str, Any]]) -> dict[str, Any] | None:
     active = [r for r in records if mapping.is_active(r)]
     return (active or records or [None])[0]
-
-
-def _path(url: str) -> str:
-    return urlsplit(url).path

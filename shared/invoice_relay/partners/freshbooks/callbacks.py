@@ -1,4 +1,5 @@
-"""FreshBooks webhook callbacks: the signature check, the verification handshake and the verifier store.
+"""FreshBooks webhook callbacks: the signature check, the verification handshake, the verifier store,
+and the `WEBHOOK_SOURCE` capability of a FreshBooks target (events back from FreshBooks).
 
 What FreshBooks sends (https://www.freshbooks.com/api/webhooks; the signing example is in the FreshBooks
 Python SDK's user guide):
@@ -36,23 +37,31 @@ import hmac
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
 import boto3
 
-from ..errors import ConfigurationError
-from . import InvalidSignature
+if TYPE_CHECKING:
+    from ..context import PartnerContext
+    from .config import FreshBooksTargetConfig
+    from .target import FreshBooksTarget
+
+from ...errors import ConfigurationError, PermanentError, TransientError
+from ...logs import logger
+from ...webhooks import InvalidSignature, MalformedDelivery
+from ..capabilities import DocumentSettled, HandshakeAnswer, NothingToDo, WebhookDelivery, Work, WorkRef
 
 SIGNATURE_HEADER = "X-FreshBooks-Hmac-SHA256"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 VERIFY_EVENT = "callback.verify"
 MAX_FORM_FIELDS = 100
 MAX_PENDING = 10  # verifiers waiting for confirmation, per connector
-# FreshBooks events Invoice Relay acts on (the delivery pipeline's handlers); others are archived only.
-# `invoice.paid` is the name this project uses for "the invoice is paid"; FreshBooks' published event
-# list is not verified here.
-ROUTED_EVENTS = frozenset({"invoice.paid"})
+# FreshBooks events Invoice Relay acts on; others are archived only. FreshBooks names events
+# `<noun>.create|update|delete` (and `invoice.sendByEmail`, `estimate.sendByEmail`): there is no
+# `invoice.paid`, so a paid invoice is noticed by the payment recorded on it (`payment.create`).
+PAYMENT_CREATED = "payment.create"
+ROUTED_EVENTS = frozenset({PAYMENT_CREATED})
 
 
 def form_fields(body: bytes) -> dict[str, str]:
@@ -220,3 +229,123 @@ class CallbackVerifiers:
 
 def _digest(fields: Mapping[str, str], verifier: str) -> bytes:
     return hmac.new(verifier.encode("utf-8"), signed_content(fields), hashlib.sha256).digest()
+
+
+class FreshBooksCallbacks:
+    """The `WEBHOOK_SOURCE` of a FreshBooks target: verified callbacks, the handshake, and `payment.create`
+    turned into "this invoice is settled" once FreshBooks says nothing is outstanding on it."""
+
+    system = "freshbooks"
+    content_type = FORM_CONTENT_TYPE
+
+    def __init__(
+        self, config: FreshBooksTargetConfig, context: PartnerContext, target: FreshBooksTarget | None = None
+    ):
+        if not config.callback_verifier_secret:
+            raise ConfigurationError("this FreshBooks target has no callback_verifier_secret")
+        self.config = config
+        self.context = context
+        self.verifiers = CallbackVerifiers(config.callback_verifier_secret, context.secrets_client)
+        self._target = target
+
+    @property
+    def target(self) -> FreshBooksTarget:
+        if self._target is None:
+            from .target import FreshBooksTarget
+
+            self._target = FreshBooksTarget.from_config(
+                self.context.connector_id,
+                self.config,
+                self.context.leases,
+                secrets_client=self.context.secrets_client,
+            )
+        return self._target
+
+    def close(self) -> None:
+        if self._target is not None:
+            self._target.close()
+
+    def recognises(self, headers: Mapping[str, str]) -> bool:
+        return SIGNATURE_HEADER.lower() in headers
+
+    def handshake(self, headers: Mapping[str, str], body: bytes) -> HandshakeAnswer | None:
+        """A `callback.verify`: keep its verifier pending, confirm it with FreshBooks, then make it count.
+
+        The handshake body holds a secret (the verifier): it is not archived and never logged. Our side's
+        problems (no OAuth connection, refused credentials) raise ConnectorError, the verifier staying
+        pending; FreshBooks unreachable → 503 (it retries); FreshBooks refusing the verifier → 401.
+        """
+        try:
+            verification = CallbackVerification.from_body(body)
+        except ValueError as exc:
+            raise MalformedDelivery(str(exc)) from None
+        if verification is None:
+            return None
+        callback_id = verification.callback_id
+        self.verifiers.add_pending(callback_id, verification.verifier)
+        try:
+            self.target.client.verify_callback(callback_id, verification.verifier)
+        except TransientError as exc:
+            logger.warning(
+                "FreshBooks callback not confirmed yet",
+                extra={"callback_id": callback_id, "reason": exc.reason},
+            )
+            return HandshakeAnswer(
+                503,
+                {"status": "error", "reason": "could not confirm the callback with FreshBooks; retry later"},
+            )
+        except PermanentError as exc:
+            logger.warning(
+                "FreshBooks refused the callback verifier",
+                extra={"callback_id": callback_id, "reason": exc.reason},
+            )
+            return HandshakeAnswer(
+                401, {"status": "rejected", "reason": "FreshBooks did not confirm this verifier"}
+            )
+        self.verifiers.add_confirmed(callback_id, verification.verifier)
+        logger.info("FreshBooks callback confirmed", extra={"callback_id": callback_id})
+        return HandshakeAnswer(200, {"status": "verified", "callback_id": callback_id})
+
+    def verify(self, headers: Mapping[str, str], body: bytes, now: Any) -> WebhookDelivery:
+        fields = verify(headers, body, self.verifiers.confirmed())
+        event_type = fields.get("name", "").strip()
+        if not event_type:
+            raise MalformedDelivery("not a FreshBooks callback: no 'name'")
+        delivery = delivery_id(fields)
+        object_id = fields.get("object_id", "").strip()
+        routed = event_type in ROUTED_EVENTS
+        if routed and not object_id:
+            raise MalformedDelivery(f"FreshBooks {event_type} without object_id")
+        # FreshBooks sends no version; the delivery id is unique per notification.
+        work = WorkRef(source_id=object_id, version=delivery) if routed else None
+        return WebhookDelivery(
+            delivery_id=delivery,
+            event_type=event_type,
+            work=work,
+            payload=dict(fields),
+            content_type=FORM_CONTENT_TYPE,
+            extension="form",
+        )
+
+    def decode(self, event_type: str, payload: dict[str, Any], received_at: Any) -> Work:
+        """`payment.create` → its invoice is settled once FreshBooks has nothing outstanding on it."""
+        from .mapping import invoice_number_of, invoice_outstanding_of, payment_invoice_id_of
+
+        if event_type != PAYMENT_CREATED:
+            return NothingToDo(f"FreshBooks {event_type} needs nothing delivered")
+        payment_id = str(payload.get("object_id", "")).strip()
+        payment = self.target.client.get_payment(payment_id)
+        invoice_id = payment_invoice_id_of(payment)
+        if invoice_id is None:
+            return NothingToDo(f"FreshBooks payment {payment_id} pays no invoice")
+        invoice = self.target.client.get_invoice(invoice_id)
+        outstanding = invoice_outstanding_of(invoice)
+        if outstanding is None or outstanding > 0:
+            owed = "an unknown amount" if outstanding is None else f"{outstanding}"
+            return NothingToDo(
+                f"FreshBooks invoice {invoice_number_of(invoice)} still has {owed} outstanding after "
+                f"payment {payment_id}"
+            )
+        return DocumentSettled(
+            target_document_id=invoice_id, paid_at=received_at, reference=f"freshbooks-payment-{payment_id}"
+        )

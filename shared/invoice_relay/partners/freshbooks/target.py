@@ -1,24 +1,26 @@
-"""`FreshBooksTarget`: what the delivery pipeline asks of FreshBooks, each call safe to repeat.
+"""`FreshBooksTarget`: the `DOCUMENT_TARGET` and `CATALOG_TARGET` of a connector, each call safe to repeat.
 
 - `ensure_client`: find the client by email, else create it; losing a duplicate-email race ends with
   the client that won, never an error.
-- `deliver_invoice`: an invoice already created with this marker (by a run that died before recording
-  it) is returned instead of creating a second one; unknown SKUs fail fast, before anything is created,
-  unless the connector creates unknown items.
+- `deliver_document` (`deliver_invoice`): an invoice already created with this marker (by a run that
+  died before recording it) is returned instead of creating a second one; unknown SKUs fail fast, before
+  anything is created, unless the connector creates unknown items.
 - `record_payment`: once per transaction id and invoice.
+- `update_customer`: the client found (or created) and brought in step.
 - `sync_product`: an item per SKU, created, updated or left alone.
 """
 
 from __future__ import annotations
 
-import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import requests
 
-from ...errors import AuthenticationError, MappingError, PermanentError
+from ...errors import MappingError, PermanentError
+from ...logs import logger
 from ...models import Customer, Document, Payment, Product
+from ..capabilities import Delivered
 from .client import FreshBooksClient
 from .mapping import (
     check_deliverable,
@@ -35,13 +37,12 @@ from .mapping import (
     payment_id_of,
     payment_payload,
 )
-from .oauth import Clock, FreshBooksTokenManager, OAuthApp
+from .oauth import OAuthApp, token_auth
 
 if TYPE_CHECKING:
-    from ...connector import FreshBooksTargetConfig
-    from ...storage.state import Leases
-
-log = logging.getLogger(__name__)
+    from ...http.auth import Clock
+    from ...http.oauth import LeaseHolder
+    from .config import FreshBooksTargetConfig
 
 PARTNER = "freshbooks"
 # A create refused with one of these may have lost a race with a concurrent create of the same client.
@@ -62,7 +63,7 @@ class FreshBooksTarget:
         cls,
         connector_id: str,
         config: FreshBooksTargetConfig,
-        leases: Leases,
+        leases: LeaseHolder,
         *,
         secrets_client: Any = None,
         session: requests.Session | None = None,
@@ -71,12 +72,19 @@ class FreshBooksTarget:
         **token_options: Any,
     ) -> FreshBooksTarget:
         """A target for a connector: tokens from its `token_secret`, app credentials (needed to refresh)
-        from its `oauth_app_secret` in Secrets Manager unless `app` is given. `token_options` go to
-        `FreshBooksTokenManager` (lease wait, poll interval, refresh margin)."""
-        tokens = FreshBooksTokenManager(
-            connector_id, config, leases, secrets_client, clock, app=app, session=session, **token_options
+        from its `oauth_app_secret` in Secrets Manager unless `app` is given. `token_options` go to the
+        token authenticator (lease wait, poll interval, refresh margin)."""
+        auth = token_auth(
+            connector_id,
+            config,
+            leases,
+            secrets_client=secrets_client,
+            app=app,
+            session=session,
+            clock=clock,
+            **token_options,
         )
-        return cls(config, FreshBooksClient(config, tokens, session=session))
+        return cls(config, FreshBooksClient(config, auth, session=session))
 
     def close(self) -> None:
         self.client.close()
@@ -91,29 +99,39 @@ class FreshBooksTarget:
             return client_id_of(found)
         try:
             created = self.client.create_client(client_fields(customer))
-        except AuthenticationError:
-            raise
         except PermanentError as exc:
             if exc.status not in _CONFLICT_STATUSES:
                 raise
             winner = self.client.find_client_by_email(email)
             if winner is None:
                 raise
-            log.info("freshbooks: client for %s was created concurrently; using it", email)
+            logger.info(f"freshbooks: client for {email} was created concurrently; using it")
             return client_id_of(winner)
-        log.info("freshbooks: created client %s", client_id_of(created))
+        logger.info(f"freshbooks: created client {client_id_of(created)}")
         return client_id_of(created)
 
     def update_client(self, client_id: str, customer: Customer) -> None:
         """Bring the FreshBooks client in step with the customer (names, email, organization, address)."""
         self.client.update_client(client_id, client_fields(customer))
 
+    def update_customer(self, customer: Customer, known_id: str | None) -> str:
+        """The customer's client (by `known_id`, else found by email or created), brought in step."""
+        client_id = known_id or self.ensure_client(customer)
+        self.update_client(client_id, customer)
+        return client_id
+
     # -- invoices -------------------------------------------------------------------------------------
+
+    def deliver_document(self, document: Document, *, customer: Customer, marker: str) -> Delivered:
+        """The `DOCUMENT_TARGET` delivery: `deliver_invoice` with the connector's unknown-item rule."""
+        return self.deliver_invoice(
+            document, customer=customer, marker=marker, create_unknown_items=self.config.create_unknown_items
+        )
 
     def deliver_invoice(
         self, document: Document, *, customer: Customer, marker: str, create_unknown_items: bool
-    ) -> tuple[str, str]:
-        """Create the invoice for `document` (once) and return (FreshBooks invoice id, invoice number).
+    ) -> Delivered:
+        """Create the invoice for `document` (once) and return its FreshBooks id and invoice number.
 
         Order of work, so that a failure creates as little as possible and a repeat creates nothing:
         1. if the client exists, an invoice with `marker` on it is returned as it is;
@@ -130,8 +148,8 @@ class FreshBooksTarget:
                 marker, customer_id=client_id_of(existing_client), create_date=document.issue_date
             )
             if earlier is not None:
-                log.info("freshbooks: invoice %s already exists for %s", invoice_id_of(earlier), marker)
-                return invoice_id_of(earlier), invoice_number_of(earlier)
+                logger.info(f"freshbooks: invoice {invoice_id_of(earlier)} already exists for {marker}")
+                return Delivered(invoice_id_of(earlier), invoice_number_of(earlier))
         items = self._items_for(document, create_unknown_items)
         client_id = client_id_of(existing_client) if existing_client else self.ensure_client(customer)
         payload = invoice_payload(
@@ -145,16 +163,15 @@ class FreshBooksTarget:
         created = self.client.create_invoice(payload)
         invoice_id, number = invoice_id_of(created), invoice_number_of(created)
         total = invoice_total_of(created)
+        notes: tuple[str, ...] = ()
         if total is not None and document.totals is not None and total != document.totals.total:
-            log.warning(
-                "freshbooks: invoice %s totals %s but the source document %s totals %s (tax rounding?)",
-                number,
-                total,
-                document.number,
-                document.totals.total,
+            # FreshBooks computes tax on the invoice, sources often per line: a bookkeeper must see this.
+            notes = (
+                f"FreshBooks invoice {number} totals {total} {document.currency} but the source document "
+                f"{document.number} totals {document.totals.total} (tax rounding?)",
             )
-        log.info("freshbooks: created invoice %s (id %s) for %s", number, invoice_id, marker)
-        return invoice_id, number
+        logger.info(f"freshbooks: created invoice {number} (id {invoice_id}) for {marker}")
+        return Delivered(invoice_id, number, notes)
 
     def invoice(self, invoice_id: str) -> dict[str, Any]:
         """The FreshBooks invoice with its lines."""
@@ -173,24 +190,24 @@ class FreshBooksTarget:
                         partner=PARTNER,
                     )
                 item = self.client.create_item(item_fields_for_line(line, document.currency))
-                log.info("freshbooks: created item %s for unknown SKU %s", item_id_of(item), line.sku)
+                logger.info(f"freshbooks: created item {item_id_of(item)} for unknown SKU {line.sku}")
             items[line.sku] = item
         return items
 
     # -- payments -------------------------------------------------------------------------------------
 
-    def record_payment(self, invoice_id: str, payment: Payment) -> str:
-        """Record `payment` on the invoice once per transaction id; returns the FreshBooks payment id."""
-        payload = payment_payload(payment, invoice_id)  # refuses a payment without a transaction id
-        existing = self.client.find_payment(invoice_id, str(payment.transaction_id))
+    def record_payment(self, target_document_id: str, payment: Payment) -> Delivered:
+        """Record `payment` on the invoice once per transaction id; returns the FreshBooks payment."""
+        payload = payment_payload(payment, target_document_id)  # refuses a payment without a transaction id
+        existing = self.client.find_payment(target_document_id, str(payment.transaction_id))
         if existing is not None:
-            log.info("freshbooks: payment for transaction %s already recorded", payment.transaction_id)
-            return payment_id_of(existing)
-        return payment_id_of(self.client.create_payment(payload))
+            logger.info(f"freshbooks: payment for transaction {payment.transaction_id} already recorded")
+            return Delivered(payment_id_of(existing))
+        return Delivered(payment_id_of(self.client.create_payment(payload)))
 
     # -- catalog ----------------------------------------------------------------------------------------
 
-    def sync_product(self, product: Product) -> tuple[str, str]:
+    def sync_product(self, product: Product) -> tuple[str, Literal["created", "updated", "unchanged"]]:
         """Keep the FreshBooks item of `product.sku` in step.
 
         Returns (item id, "created" | "updated" | "unchanged").

@@ -1,0 +1,437 @@
+"""What a partner can do for a flow: the capability protocols, and the canonical values they exchange.
+
+A flow never names a partner. It asks the registry (`registry.PartnerRegistry.open`) for a capability of a
+connector — "the polled source", "the invoice target" — and gets an object with these methods, or a
+`ConfigurationError` naming the connector, the system and the missing capability. A partner package
+declares in its `spec` which capabilities each side (source, target) provides.
+
+| capability              | side   | used by                       | examples                    |
+|-------------------------|--------|-------------------------------|-----------------------------|
+| POLLED_SOURCE           | source | poll, deliver (write-back)    | ServiceTrade                |
+| WEBHOOK_SOURCE          | either | webhook intake, deliver       | shop, FreshBooks (events back) |
+| PAID_STATUS             | source | deliver (target says "paid")  | shop                        |
+| CATALOG_SOURCE          | source | catalog sync                  | shop                        |
+| DOCUMENT_DROP_ZONE      | source | bundle                        | drop zone                   |
+| DOCUMENT_TARGET         | target | deliver (invoices, payments, customers) | FreshBooks        |
+| CATALOG_TARGET          | target | catalog sync                  | FreshBooks                  |
+| FILE_TARGET             | target | export                        | flat file                   |
+| BUNDLE_TARGET           | target | bundle                        | Clearnox                    |
+| OAUTH_CONNECT           | either | oauth connect                 | FreshBooks                  |
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Annotated, Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from ..models import Customer, Document, Payment, Product
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+# -- values ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """A pointer to one record in a source: its id and a version that changes when the record changes."""
+
+    id: str
+    version: str
+    number: str | None = None
+
+
+@dataclass(frozen=True)
+class SourcePage:
+    """One page of a polled listing. `next_page` is None on the last page."""
+
+    page: int
+    total_pages: int
+    refs: list[SourceRef]
+    raw: list[dict[str, Any]] = field(default_factory=list, repr=False)
+
+    @property
+    def next_page(self) -> int | None:
+        return self.page + 1 if self.page < self.total_pages else None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to a document at the target; written back to the source by `acknowledge`.
+
+    `target_id` is the target's own id of the record (written back as an external id where the source
+    keeps them), `target_number` the number the target gave it.
+    """
+
+    delivered: bool
+    target_id: str | None = None
+    target_number: str | None = None
+    target_system: str | None = None
+    reason: str | None = None
+
+    @classmethod
+    def success(
+        cls, target_id: str | None = None, target_number: str | None = None, target_system: str | None = None
+    ) -> Outcome:
+        return cls(
+            delivered=True, target_id=target_id, target_number=target_number, target_system=target_system
+        )
+
+    @classmethod
+    def failure(cls, reason: str) -> Outcome:
+        return cls(delivered=False, reason=reason)
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """A record created (or found already created) at the target. `notes` are things a bookkeeper must
+    see (e.g. the target's total differs from the source's by a cent); they go into the run log."""
+
+    target_id: str
+    number: str | None = None
+    notes: tuple[str, ...] = ()
+
+
+# -- work decoded from events ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkRef:
+    """The record a webhook event is about: what keys its delivery (id + version) and names it."""
+
+    source_id: str
+    version: str
+    number: str | None = None
+
+
+@dataclass(frozen=True)
+class NewDocument:
+    """A document to create at the target (an order became an invoice). `marker` is a readable, unique
+    reference written on the target record, so a repeat finds it instead of creating a second one."""
+
+    document: Document
+    customer: Customer
+    marker: str
+
+
+@dataclass(frozen=True)
+class CustomerChanged:
+    customer: Customer
+
+
+@dataclass(frozen=True)
+class PaymentReceived:
+    """A payment for a document of the same source (`document_source_id`), which must be delivered first."""
+
+    payment: Payment
+    document_source_id: str
+
+
+@dataclass(frozen=True)
+class DocumentSettled:
+    """The target reports one of its documents fully paid: the source document it came from is marked paid.
+    `reference` names what paid it (e.g. the target's payment)."""
+
+    target_document_id: str
+    paid_at: dt.datetime
+    reference: str
+
+
+@dataclass(frozen=True)
+class NothingToDo:
+    """An event that needs no delivery (e.g. a part payment); `reason` goes into the run log."""
+
+    reason: str
+
+
+Work = NewDocument | CustomerChanged | PaymentReceived | DocumentSettled | NothingToDo
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """A verified, parsed webhook delivery. `work` is None for an event type nobody acts on (archived only).
+
+    `delivery_id` identifies the delivery (a redelivery carries the same one); `payload` is what the
+    delivery pipeline gets back in `decode`; `content_type`/`extension` describe the archived body.
+    """
+
+    delivery_id: str
+    event_type: str
+    work: WorkRef | None
+    payload: dict[str, Any]
+    content_type: str = "application/json"
+    extension: str = "json"
+
+
+@dataclass(frozen=True)
+class HandshakeAnswer:
+    """The answer to a sender's unsigned setup request (a subscription's verification)."""
+
+    status_code: int
+    body: dict[str, Any]
+
+
+class BookingEntry(BaseModel):
+    """An open item at a document-bundle target (a booking entry) that still lacks its invoice document."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Text
+    entry_reference: Text
+    invoice_number: Text
+    document_date: dt.date
+    amount: Decimal = Field(allow_inf_nan=False)
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+    customer_id: Text
+    customer_name: Text
+    customer_number: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How a run log names the entry: "booking entry be_10001 (invoice 1042)"."""
+        return f"booking entry {self.id} (invoice {self.invoice_number})"
+
+
+class BundleReceipt(BaseModel):
+    """A bundle target's answer to an upload. `replayed`: the bundle id was imported before."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bundle_id: str
+    accepted_entries: tuple[str, ...]
+    status: str
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    """An import file rendered for a file target; `failures` maps document numbers left out to reasons."""
+
+    file_name: str
+    content: bytes
+    content_type: str
+    template: str
+    rendered: tuple[str, ...]
+    failures: Mapping[str, str]
+
+
+# -- protocols ------------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Closeable(Protocol):
+    system: str
+
+    def close(self) -> None:
+        """End the conversation with the partner (logout, release the HTTP session)."""
+        ...
+
+
+@runtime_checkable
+class PolledSource(Closeable, Protocol):
+    """Lists documents that are ready, fetches one, and writes the outcome back to its status."""
+
+    def poll(self, start_page: int = 1) -> Iterator[SourcePage]:
+        """Pages of records ready for the target, from `start_page` to the last page."""
+        ...
+
+    def fetch(self, ref: SourceRef) -> tuple[Document, dict[str, Any]]:
+        """The canonical document and the raw payload it was mapped from. MappingError carries `raw`."""
+        ...
+
+    def current_ref(self, raw: dict[str, Any]) -> SourceRef | None:
+        """The ref of a fetched payload as it is now, or None if it is no longer ready."""
+        ...
+
+    def acknowledge(self, ref: SourceRef, outcome: Outcome) -> None:
+        """Write the outcome back (status, target number and id, or the failure reason)."""
+        ...
+
+
+@runtime_checkable
+class WebhookSource(Closeable, Protocol):
+    """Receives signed webhook deliveries and turns them into work for the delivery pipeline."""
+
+    def recognises(self, headers: Mapping[str, str]) -> bool:
+        """Whether these (lower-cased) headers are this sender's signature scheme."""
+        ...
+
+    def handshake(self, headers: Mapping[str, str], body: bytes) -> HandshakeAnswer | None:
+        """The answer to an unsigned setup request, or None when this is not one."""
+        ...
+
+    def verify(self, headers: Mapping[str, str], body: bytes, now: dt.datetime) -> WebhookDelivery:
+        """Check the signature, then parse. InvalidSignature (401) or MalformedDelivery (400)."""
+        ...
+
+    def decode(self, event_type: str, payload: dict[str, Any], received_at: dt.datetime) -> Work:
+        """What an accepted delivery asks for, in canonical terms (may call the partner's API)."""
+        ...
+
+
+@runtime_checkable
+class PaidStatus(Closeable, Protocol):
+    """A source whose documents can be marked paid when the target reports them settled."""
+
+    def mark_paid(self, source_id: str, *, paid_at: dt.datetime, reference: str) -> None:
+        """Mark the document paid (idempotent: a paid document is left alone)."""
+        ...
+
+
+@dataclass(frozen=True)
+class CatalogChange:
+    """One product of a catalog listing (`product` None when it cannot be mapped: `problem` says why)."""
+
+    key: str
+    updated_at: dt.datetime | None
+    product: Product | None = None
+    problem: str | None = None
+
+
+@runtime_checkable
+class CatalogSource(Closeable, Protocol):
+    def products(self, updated_since: dt.datetime | None) -> Iterator[CatalogChange]:
+        """Products changed at or after `updated_since` (all when None), oldest change first."""
+        ...
+
+
+@runtime_checkable
+class DocumentDropZone(Protocol):
+    system: str
+
+    def prefix(self) -> str:
+        """The S3 prefix the customer syncs its documents into."""
+        ...
+
+    def match_rule(self) -> Mapping[str, Any]:
+        """How an entry finds its document there (`bundles.matching.MatchRule` fields)."""
+        ...
+
+
+@runtime_checkable
+class DocumentTarget(Closeable, Protocol):
+    """An accounting API: invoices, their customers, their payments."""
+
+    def deliver_document(self, document: Document, *, customer: Customer, marker: str) -> Delivered:
+        """Create the document once (a repeat with the same marker returns the first)."""
+        ...
+
+    def update_customer(self, customer: Customer, known_id: str | None) -> str:
+        """Bring the target's customer in step (found by `known_id` or by e-mail); returns its id."""
+        ...
+
+    def record_payment(self, target_document_id: str, payment: Payment) -> Delivered:
+        """Record the payment on the document once (per transaction id)."""
+        ...
+
+
+@runtime_checkable
+class CatalogTarget(Closeable, Protocol):
+    def sync_product(self, product: Product) -> tuple[str, Literal["created", "updated", "unchanged"]]:
+        """Keep the target's item of this SKU in step; returns (item id, what happened)."""
+        ...
+
+
+@runtime_checkable
+class FileTarget(Protocol):
+    system: str
+    max_documents_per_file: int
+
+    def template_name(self) -> str:
+        """The import template's name (checked when the run starts: a broken template stops it)."""
+        ...
+
+    def render(
+        self, documents: list[Document], *, connector_id: str, run_id: str, run_date: dt.date
+    ) -> RenderedFile:
+        """One import file of `documents`; documents that cannot be rendered are left out with a reason."""
+        ...
+
+
+@runtime_checkable
+class BundleTarget(Closeable, Protocol):
+    """A credit-management API that lacks invoice documents and imports them as zip bundles."""
+
+    max_bundle_bytes: int
+    max_bundle_files: int
+    resend_grace_hours: float
+
+    def missing_document_entries(self) -> Iterator[BookingEntry]:
+        """Every entry that still has no document (read the whole listing before uploading)."""
+        ...
+
+    def bundle_metadata(self, bundle_id: str, connector_id: str, files: list[Any]) -> bytes:
+        """The bundle's metadata file (maps each file to its entry) for the files written."""
+        ...
+
+    def upload_bundle(
+        self, bundle_id: str, body: Any, *, size: int | None, sha256: str | None
+    ) -> BundleReceipt:
+        """Upload one zip streamed from `body`; the same `bundle_id` again is answered, not imported twice."""
+        ...
+
+
+@runtime_checkable
+class OAuthConnect(Protocol):
+    """A partner connected by OAuth 2.0 authorization code (connect link + callback)."""
+
+    system: str
+    title: str
+
+    def connect_url(self, state: str) -> str:
+        """The partner's consent page, carrying the one-time `state`."""
+        ...
+
+    def complete(self, code: str) -> None:
+        """Exchange the code and store the tokens (Secrets Manager)."""
+        ...
+
+
+# -- the capability catalogue ---------------------------------------------------------------------------
+
+Side = Literal["source", "target", "either"]
+
+
+@dataclass(frozen=True)
+class Capability[T]:
+    """One capability: its name, the protocol its objects follow, the side of a connector that provides
+    it, and what it means in words (for errors and the connector catalogue)."""
+
+    name: str
+    protocol: type[T]
+    side: Side
+    description: str
+
+    def __repr__(self) -> str:
+        return f"Capability({self.name})"
+
+
+POLLED_SOURCE = Capability("polled_source", PolledSource, "source", "a polled source with status write-back")
+WEBHOOK_SOURCE = Capability("webhook_source", WebhookSource, "either", "signed webhook deliveries")
+PAID_STATUS = Capability("paid_status", PaidStatus, "source", "marking documents paid")
+CATALOG_SOURCE = Capability("catalog_source", CatalogSource, "source", "a product catalog")
+DOCUMENT_DROP_ZONE = Capability("document_drop_zone", DocumentDropZone, "source", "a document drop zone")
+DOCUMENT_TARGET = Capability(
+    "document_target", DocumentTarget, "target", "an invoice, payment and customer API"
+)
+CATALOG_TARGET = Capability("catalog_target", CatalogTarget, "target", "catalog items")
+FILE_TARGET = Capability("file_target", FileTarget, "target", "flat import files")
+BUNDLE_TARGET = Capability("bundle_target", BundleTarget, "target", "document bundles")
+OAUTH_CONNECT = Capability("oauth_connect", OAuthConnect, "either", "an OAuth 2.0 connection")
+
+CAPABILITIES: tuple[Capability[Any], ...] = (
+    POLLED_SOURCE,
+    WEBHOOK_SOURCE,
+    PAID_STATUS,
+    CATALOG_SOURCE,
+    DOCUMENT_DROP_ZONE,
+    DOCUMENT_TARGET,
+    CATALOG_TARGET,
+    FILE_TARGET,
+    BUNDLE_TARGET,
+    OAUTH_CONNECT,
+)

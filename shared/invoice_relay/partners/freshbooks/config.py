@@ -1,0 +1,30 @@
+"""The configuration of a FreshBooks target (app credentials, tokens, verifiers: in Secrets Manager)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from ..spec import PartnerConfig
+
+
+class FreshBooksTargetConfig(PartnerConfig):
+    """FreshBooks accounting (flow 3): clients, invoices, items and payments over OAuth 2.0."""
+
+    system: Literal["freshbooks"]
+    api_url: str = Field(default="https://api.freshbooks.com", pattern=r"^https?://")
+    auth_url: str = Field(default="https://auth.freshbooks.com", pattern=r"^https?://")
+    account_id: str = Field(min_length=1, description="FreshBooks accounting account id")
+    oauth_app_secret: str = Field(
+        min_length=1, description='Secrets Manager name of {"client_id", "client_secret", "redirect_uri"}'
+    )
+    token_secret: str = Field(min_length=1, description="Secrets Manager name where the OAuth tokens live")
+    callback_verifier_secret: str | None = Field(
+        default=None, description="Secrets Manager name of the FreshBooks callback verifiers (webhooks back)"
+    )
+    due_offset_days: int = Field(default=30, ge=0, le=365, description="payment terms: days until due")
+    create_unknown_items: bool = Field(
+        default=False, description="create a FreshBooks item for an unknown SKU instead of failing the order"
+    )
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")

@@ -1,0 +1,24 @@
+"""The configuration of a ServiceTrade source (the credentials live in Secrets Manager)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from ..spec import PartnerConfig
+
+DEFAULT_BASE_URL = "https://api.servicetrade.com"
+MAX_PAGE_SIZE = 2000
+
+
+class ServiceTradeSourceConfig(PartnerConfig):
+    """Field-service invoices, polled (flow 1)."""
+
+    system: Literal["servicetrade"]
+    base_url: str = Field(default=DEFAULT_BASE_URL, pattern=r"^https?://")
+    credentials_secret: str = Field(
+        min_length=1,
+        description='Secrets Manager name of {"client_id", "client_secret"} or {"username", "password"}',
+    )
+    page_size: int = Field(default=100, ge=1, le=MAX_PAGE_SIZE)

@@ -1,0 +1,106 @@
+"""ServiceTrade as the polled source of a connector (the `POLLED_SOURCE` capability)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import requests
+
+from ...errors import PermanentError
+from ...logs import logger
+from ...models import Document
+from ..capabilities import Outcome, SourcePage, SourceRef
+from ..payload import text_value
+from .client import PARTNER, ServiceTradeClient
+from .config import ServiceTradeSourceConfig
+from .mapping import invoice_to_document, is_accounting_invoice
+
+
+class ServiceTradeSource:
+    """Invoices in pending_accounting, fetched one by one and written back (see the package docstring)."""
+
+    system = PARTNER
+
+    def __init__(self, client: ServiceTradeClient):
+        self.client = client
+
+    @classmethod
+    def from_config(
+        cls,
+        config: ServiceTradeSourceConfig,
+        credentials: Mapping[str, Any],
+        *,
+        session: requests.Session | None = None,
+    ) -> ServiceTradeSource:
+        """A source for a connector's configuration and its credentials secret (client credentials or
+        username/password). ConfigurationError names missing fields, never their values."""
+        return cls(
+            ServiceTradeClient.from_credentials(
+                config.base_url, credentials, session=session, page_size=config.page_size
+            )
+        )
+
+    def poll(self, start_page: int = 1) -> Iterator[SourcePage]:
+        """Pages of invoices in pending_accounting; a ref's version is the invoice's `updated`. Records
+        that are not invoices for accounting (vendor bills, external invoices) are passed over."""
+        for page in self.client.pending_accounting_invoices(start_page):
+            refs = []
+            for invoice in page.records:
+                if not isinstance(invoice, dict) or invoice.get("id") is None:
+                    logger.error(f"servicetrade: skipping an invoice without an id on page {page.number}")
+                    continue
+                if not is_accounting_invoice(invoice):
+                    logger.info(
+                        f"servicetrade: passing over {invoice.get('type')} {invoice['id']} (not an invoice "
+                        "for accounting)"
+                    )
+                    continue
+                refs.append(_ref(invoice))
+            yield SourcePage(page=page.number, total_pages=page.total_pages or 0, refs=refs, raw=page.records)
+
+    def fetch(self, ref: SourceRef) -> tuple[Document, dict[str, Any]]:
+        """The invoice, fresh from ServiceTrade, and its Document. MappingError carries the payload."""
+        payload = self.client.invoice(_invoice_id(ref))
+        return invoice_to_document(payload), payload
+
+    def current_ref(self, raw: dict[str, Any]) -> SourceRef | None:
+        """The ref of a fetched invoice as it is now; None once it has left pending_accounting."""
+        if (
+            raw.get("status") != "pending_accounting"
+            or raw.get("id") is None
+            or not is_accounting_invoice(raw)
+        ):
+            return None
+        return _ref(raw)
+
+    def acknowledge(self, ref: SourceRef, outcome: Outcome) -> None:
+        """Success → processed (+ the accounting number and id); failure → failed + a private comment."""
+        if outcome.delivered:
+            external = (
+                {outcome.target_system: outcome.target_id}
+                if outcome.target_system and outcome.target_id
+                else None
+            )
+            self.client.mark_processed(_invoice_id(ref), outcome.target_number, external)
+        else:
+            self.client.mark_failed(_invoice_id(ref), outcome.reason or "no reason was given")
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _invoice_id(ref: SourceRef) -> int:
+    try:
+        return int(ref.id)
+    except ValueError:
+        raise PermanentError(f"{ref.id!r} is not a ServiceTrade invoice id", partner=PARTNER) from None
+
+
+def _ref(invoice: dict[str, Any]) -> SourceRef:
+    """An invoice's ref: its `updated` timestamp is the version (it changes with every edit)."""
+    return SourceRef(
+        id=str(invoice["id"]),
+        version=str(invoice.get("updated", "")),
+        number=text_value(invoice.get("invoiceNumber")),
+    )
