@@ -11,6 +11,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 FN    ?=
 EVENT ?=
+LAST  ?= 3
 
 .PHONY: help venv test lint validate build unit demo invoke logs api bench clean
 
@@ -42,17 +43,17 @@ unit: $(STAMP) ## pytest only
 test: lint validate build unit ## Everything CI runs: lint, template checks, sam build, all tests
 
 demo: $(STAMP) ## Run the main job end to end on the local stack (embedded AWS + sandbox partners)
-	$(PY) -m local.demo
+	$(PY) -m local.commands.demo
 
 invoke: $(STAMP) ## Run one function like `sam local invoke`: make invoke FN=PollFunction EVENT=events/poll_schedule.json
-	@[ -n "$(FN)" ] && [ -n "$(EVENT)" ] || { echo "usage: make invoke FN=<LogicalId> EVENT=events/<file>.json"; exit 2; }
-	$(PY) -m local.runner invoke $(FN) $(EVENT)
+	@[ -n "$(FN)" ] && [ -n "$(EVENT)" ] || { echo "usage: make invoke FN=<LogicalId> EVENT=events/<file>.json" >&2; exit 2; }
+	@$(PY) -m local.commands.invoke $(FN) $(EVENT)
 
 api: $(STAMP) ## Serve the template's API routes on 127.0.0.1:3000, like `sam local start-api`
-	$(PY) -m local.api
+	$(PY) -m local.commands.api
 
-logs: $(STAMP) ## Show the structured logs of the last local runs
-	$(PY) -m local.runner logs
+logs: $(STAMP) ## Show the structured logs of the last local runs: make logs [LAST=N]
+	@$(PY) -m local.commands.logs --last $(LAST)
 
 bench: $(STAMP) ## Run the benchmarks under bench/ (prints figures; fails if a limit is broken)
 	@set -e; for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b $(BENCH_ARGS); done

@@ -206,8 +206,8 @@ def run_benchmark(
     out: Callable[[str], None] = print,
 ) -> list[Measurement]:
     """Seed, measure every operation at every size in fresh child processes, print the table."""
-    from local.embedded_aws import EmbeddedAWS
-    from local.template import load_template
+    from local.runtime.embedded_aws import EmbeddedAWS
+    from local.runtime.template import load_template
 
     measurements: list[Measurement] = []
     with EmbeddedAWS() as aws:

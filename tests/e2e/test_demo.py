@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from local import demo
+from local.commands import demo
 
 pytestmark = pytest.mark.e2e
 

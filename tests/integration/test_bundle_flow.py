@@ -8,7 +8,7 @@ import pytest
 
 from invoice_relay.storage.runs import RunHistory
 from invoice_relay.storage.table import state_table
-from local.stack import LocalStack
+from local.scenarios.stack import LocalStack
 
 CID = "test-clearnox"
 

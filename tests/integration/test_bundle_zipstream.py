@@ -35,8 +35,8 @@ from invoice_relay.bundles.zipstream import (
     zip64_needed,
 )
 from invoice_relay.errors import TransientError
-from local.embedded_aws import EmbeddedAWS
-from local.template import REPO_ROOT, load_template
+from local.runtime.embedded_aws import EmbeddedAWS
+from local.runtime.template import REPO_ROOT, load_template
 
 MiB = 1024 * 1024
 

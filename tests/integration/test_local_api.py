@@ -1,4 +1,4 @@
-"""`make api` (local.api): HTTP requests become API Gateway proxy events for the real handlers, and their
+"""`make api` (local.runtime.api_gateway): HTTP requests become API Gateway proxy events for the real handlers, and their
 proxy responses come back as HTTP — signed webhooks end to end, over a socket."""
 
 from __future__ import annotations
@@ -13,16 +13,16 @@ import requests
 
 from invoice_relay.pipeline import queue
 from invoice_relay.pipeline.work import WorkItem
-from local.api import LocalApi, api_routes, proxy_event
-from local.sample_events import (
+from local.runtime.api_gateway import LocalApi, api_routes, proxy_event
+from local.scenarios.sample_events import (
     DEMO_CONNECTOR_ID,
     DEMO_WEBHOOK_SECRET,
     ensure_demo_shop,
     resign,
     sample_events,
 )
-from local.stack import LocalStack
-from local.template import load_template
+from local.scenarios.stack import LocalStack
+from local.runtime.template import load_template
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,8 @@ import pytest
 from invoice_relay.storage.runs import RunHistory
 from invoice_relay.storage.state import CrossReferences
 from invoice_relay.storage.table import state_table
-from local.api import LocalApi
-from local.stack import LocalStack
+from local.runtime.api_gateway import LocalApi
+from local.scenarios.stack import LocalStack
 
 CID = "test-shop"
 
@@ -174,7 +174,7 @@ def test_tampered_and_replayed_webhooks_are_rejected_and_nothing_is_queued(stack
 
 
 def test_freshbooks_invoice_paid_marks_the_shop_order_paid(stack):
-    from local.sample_events import freshbooks_callback
+    from local.scenarios.sample_events import freshbooks_callback
 
     order_created(stack, "ord_2003")
     stack.drain_delivery_queue()

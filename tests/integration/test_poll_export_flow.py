@@ -16,7 +16,7 @@ from invoice_relay.storage.objects import DocumentBucket
 from invoice_relay.storage.runs import RunHistory
 from invoice_relay.storage.state import DocumentState, DocumentStates
 from invoice_relay.storage.table import state_table
-from local.stack import LocalStack
+from local.scenarios.stack import LocalStack
 
 CID = "test-servicetrade"
 

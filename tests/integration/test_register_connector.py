@@ -10,7 +10,7 @@ import boto3
 
 from invoice_relay.storage.state import ConnectorStore
 from invoice_relay.storage.table import state_table
-from local.stack import LocalStack
+from local.scenarios.stack import LocalStack
 from tools import register_connector
 
 REPO = Path(__file__).resolve().parents[2]

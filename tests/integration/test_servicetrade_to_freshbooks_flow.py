@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from local.stack import LocalStack
+from local.scenarios.stack import LocalStack
 
 CID = "test-st-freshbooks"
 

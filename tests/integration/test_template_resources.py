@@ -12,8 +12,8 @@ from typing import Any
 import boto3
 import pytest
 
-from local.embedded_aws import EmbeddedAWS
-from local.template import (
+from local.runtime.embedded_aws import EmbeddedAWS
+from local.runtime.template import (
     REPO_ROOT,
     function_environment,
     functions,

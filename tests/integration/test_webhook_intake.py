@@ -26,8 +26,8 @@ from invoice_relay.pipeline.work import WorkItem
 from invoice_relay.storage.state import ConnectorStore
 from invoice_relay.storage.table import state_table
 from invoice_relay.webhooks import freshbooks, intake
-from local.sample_events import freshbooks_callback, shop_webhook
-from local.stack import LocalStack
+from local.scenarios.sample_events import freshbooks_callback, shop_webhook
+from local.scenarios.stack import LocalStack
 
 CID = "shop-intake-test"
 SECRET_NAME = f"invoice-relay/dev/{CID}/webhook"

@@ -1,4 +1,5 @@
-"""invoice_relay.http: retries, backoff, timeouts and error mapping, against a real local HTTP server."""
+"""The HTTP kit's session and status mapping: retries, backoff, timeouts and error mapping, against a
+real local HTTP server."""
 
 from __future__ import annotations
 
@@ -13,14 +14,13 @@ from urllib3.exceptions import ConnectTimeoutError
 
 from invoice_relay.errors import AuthenticationError, ConfigurationError, PermanentError, TransientError
 from invoice_relay.http import (
-    IDEMPOTENT_METHODS,
-    RETRY_STATUSES,
     PartnerRetry,
     partner_error_message,
     partner_session,
     raise_for_partner_status,
     transport_error,
 )
+from invoice_relay.http.session import IDEMPOTENT_METHODS, RETRY_STATUSES
 from local.sandboxes.base import SandboxServer
 
 

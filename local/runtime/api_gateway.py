@@ -1,6 +1,4 @@
-"""`make api`: the template's API routes on loopback, like `sam local start-api` (no Docker).
-
-    python -m local.api [--port 3000] [--host 127.0.0.1]
+"""API Gateway, locally: the template's API routes on loopback, like `sam local start-api` (no Docker).
 
 Every `Type: Api` event of every function in template.yaml becomes a route. A request is turned into the
 API Gateway REST proxy event Lambda would receive (resource, path, httpMethod, headers and
@@ -10,19 +8,17 @@ runs in-process against the local stack (`LocalStack.invoke`), and its proxy res
 client. As in API Gateway, a path without a route gets 403 `Missing Authentication Token` and a handler
 that raises gets 502.
 
-The local stack (embedded AWS + sandbox partners + demo data, and the `demo-shop` connector of
-`local.sample_events`) is started once and lives as long as the server. Requests are served one at a
-time: handlers run in this process and share its environment, as one Lambda container would.
+`LocalApi` serves a started local platform (anything with `template` and `invoke(logical_id, event)`).
+Requests are served one at a time: handlers run in this process and share its environment, as one Lambda
+container would. `make api` (`local.commands.api`) starts it with the demo stack.
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import datetime as dt
 import json
 import re
-import signal
 import sys
 import threading
 import time
@@ -37,7 +33,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from local.template import LOCAL_ACCOUNT_ID, load_template, resources_of_type
+from local.runtime.template import LOCAL_ACCOUNT_ID, load_template, resources_of_type
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
@@ -279,48 +275,3 @@ class _QuietRequestHandler(WSGIRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         return None
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.api", description=__doc__.split("\n")[0])
-    parser.add_argument("--host", default=DEFAULT_HOST)
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
-    parser.add_argument("--echo-logs", action="store_true", help="also print the handlers' JSON logs")
-    args = parser.parse_args(argv)
-
-    from local.sample_events import DEMO_CONNECTOR_ID, ensure_demo_shop
-    from local.stack import STAGE, LocalStack
-
-    with LocalStack() as stack:
-        ensure_demo_shop(stack)
-        api = LocalApi(stack, stage=STAGE, echo_logs=args.echo_logs)
-        try:
-            api.start(args.host, args.port)
-        except OSError as exc:
-            print(f"cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-            return 1
-        print(f"Invoice Relay local API on {api.url}  (stage {STAGE}, embedded AWS {stack.aws.endpoint_url})")
-        print("\n".join(api.describe_routes()))
-        print(
-            f"\nconnector {DEMO_CONNECTOR_ID} takes signed webhooks; send the samples with\n"
-            f"  python -m local.sample_events --post {api.url}\n"
-            "Ctrl+C stops the server (and the local stack with it)."
-        )
-        # `kill` (SIGTERM) stops it as cleanly as Ctrl+C: the local stack is shut down on the way out.
-        signal.signal(signal.SIGTERM, _interrupt)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            print("\nstopping", file=sys.stderr)
-        finally:
-            api.stop()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -25,7 +25,13 @@ from typing import Any, Self
 import boto3
 from moto.server import ThreadedMotoServer
 
-from local.template import LOCAL_REGION, LOCAL_STACK_NAME, parameter_defaults, resolve, resources_of_type
+from local.runtime.template import (
+    LOCAL_REGION,
+    LOCAL_STACK_NAME,
+    parameter_defaults,
+    resolve,
+    resources_of_type,
+)
 
 _START_TIMEOUT_SECONDS = 10.0
 

@@ -1,16 +1,13 @@
-"""Run a function's real handler in-process with a real event, like `sam local invoke`.
-
-    python -m local.runner invoke PollFunction events/poll_schedule.json
-    python -m local.runner logs [--last N]
+"""Run a function's real handler in-process with a real event, like `sam local invoke` does in Docker.
 
 The function's code folder and the layer (shared/) are put on sys.path as Lambda would (/var/task,
 /opt/python); its environment comes from template.yaml with references resolved to the local resources.
-Structured logs of every invocation are kept under .local/logs/ for `make logs`.
+Structured logs of every invocation are kept under .local/logs/ for `make logs` (`print_logs`).
+The commands are `local.commands.invoke` and `local.commands.logs`.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import datetime as dt
 import importlib.util
@@ -26,14 +23,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-LAYER = REPO / "shared"
+REPO = Path(__file__).resolve().parents[2]
+LAYER = REPO / "shared"  # on sys.path (local/__init__.py), as /opt/python on Lambda
 LOG_DIR = REPO / ".local" / "logs"
 SERVICE_LOGGER = "invoice-relay"  # POWERTOOLS_SERVICE_NAME in template.yaml
-
-# The layer's modules are importable at the root, as from /opt/python on Lambda.
-if str(LAYER) not in sys.path:
-    sys.path.insert(0, str(LAYER))
 
 
 @dataclass
@@ -161,8 +154,22 @@ def invoke(
             _sink.file, _sink.echo = None, False
 
 
+# What a structured log line says besides its message, in the order `make logs` shows it.
+_SHOWN_KEYS = (
+    "connector_id",
+    "run_id",
+    "source_id",
+    "document_number",
+    "event_type",
+    "status",
+    "status_code",
+    "reason",
+)
+
+
 def print_logs(last: int = 3, out: Any = sys.stdout) -> int:
-    """Print the structured logs of the last `last` invocations, one readable line per record."""
+    """Print the structured logs of the last `last` invocations, one readable line per record: when,
+    level, message, then the correlation keys and what went wrong (status, reason) when the line says."""
     files = sorted(LOG_DIR.glob("*.jsonl"))[-last:] if LOG_DIR.exists() else []
     if not files:
         print("no local runs yet: try `make demo` or `make invoke ...`", file=out)
@@ -170,49 +177,33 @@ def print_logs(last: int = 3, out: Any = sys.stdout) -> int:
     for path in files:
         print(f"== {path.name}", file=out)
         for line in path.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                print(f"   {line}", file=out)
-                continue
-            if "_aws" in record:  # an EMF metrics line
-                names = [m["Name"] for d in record["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]]
-                print("   metrics " + " ".join(f"{n}={record[n][0]:g}" for n in names), file=out)
-                continue
-            keys = " ".join(
-                f"{k}={record[k]}"
-                for k in ("connector_id", "run_id", "source_id", "document_number")
-                if k in record
-            )
-            when, level = record.get("timestamp", ""), record.get("level", "")
-            print(f"   {when} {level:<7} {record.get('message')}  [{keys}]", file=out)
+            print(f"   {_readable(line)}", file=out)
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.runner", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_invoke = sub.add_parser("invoke", help="invoke a function (by template logical id) with an event file")
-    p_invoke.add_argument("function")
-    p_invoke.add_argument("event", type=Path)
-    p_logs = sub.add_parser("logs", help="show the structured logs of the last local runs")
-    p_logs.add_argument("--last", type=int, default=3)
-    args = parser.parse_args(argv)
-    if args.command == "logs":
-        return print_logs(args.last)
+def _readable(line: str) -> str:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return line
+    if not isinstance(record, dict):
+        return line
+    if "_aws" in record:  # an EMF metrics line
+        names = [m["Name"] for d in record["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]]
+        dimensions = {
+            name: record[name]
+            for block in record["_aws"]["CloudWatchMetrics"]
+            for names_set in block["Dimensions"]
+            for name in names_set
+            if name in record and name != "service"
+        }
+        values = " ".join(f"{n}={_metric(record[n])}" for n in names)
+        where = " ".join(f"{k}={v}" for k, v in dimensions.items())
+        return f"metrics {values}" + (f"  [{where}]" if where else "")
+    keys = " ".join(f"{k}={record[k]}" for k in _SHOWN_KEYS if record.get(k) not in (None, ""))
+    when, level = record.get("timestamp", ""), record.get("level", "")
+    return f"{when} {level:<7} {record.get('message')}" + (f"  [{keys}]" if keys else "")
 
-    from local.stack import LocalStack
 
-    event = json.loads(args.event.read_text())
-    with LocalStack() as stack:
-        try:
-            result = stack.invoke(args.function, event, echo_logs=True)
-        except Exception as exc:
-            print(json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}, indent=2))
-            return 1
-    print(json.dumps(result, indent=2, default=str))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def _metric(value: Any) -> str:
+    return f"{value[0]:g}" if isinstance(value, list) else f"{value:g}"

@@ -12,10 +12,11 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from local.runner import LOG_DIR
-from local.stack import DEMO_CLEARNOX_CONNECTOR_ID, DEMO_CONNECTOR_ID, DEMO_SHOP_CONNECTOR_ID, LocalStack
+from local.runtime.runner import LOG_DIR
+from local.scenarios import fixtures
+from local.scenarios.stack import LocalStack
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 OUT = Path(os.environ.get("INVOICE_RELAY_DEMO_OUT", REPO / "out"))
 SIMILAR_EVENTS_SHOWN = 3
 
@@ -57,7 +58,9 @@ def main() -> int:
             f"ServiceTrade      {st.base_url}  ({len(pending)} invoices pending accounting,"
             f" {len(st.broken_invoice_ids)} of them broken on purpose)"
         )
-        print(f"connector         {DEMO_CONNECTOR_ID}: ServiceTrade → {stack.demo_template}\n")
+        print(
+            f"connector         {fixtures.SERVICETRADE_CONNECTOR_ID}: ServiceTrade → {stack.demo_template}\n"
+        )
 
         poll = stack.invoke("PollFunction", _event("poll_schedule.json"))
         print(
@@ -111,14 +114,14 @@ def main() -> int:
 def order_to_invoice(stack: LocalStack) -> None:
     """Flow 3: the sandbox shop POSTs signed webhooks over HTTP to the local API; the delivery queue is
     fed to DeliverFunction as the SQS event source would; FreshBooks (sandbox) gets the result."""
-    from local.api import LocalApi
+    from local.runtime.api_gateway import LocalApi
 
     shop, freshbooks = stack.start_commerce_sandboxes()
     api = LocalApi(stack, log_requests=False).start(port=0)
     try:
-        shop.subscribe(f"{api.url}/webhooks/{DEMO_SHOP_CONNECTOR_ID}")
+        shop.subscribe(f"{api.url}/webhooks/{fixtures.SHOP_CONNECTOR_ID}")
         print("\n— flow 3 —")
-        print(f"local API         {api.url}/webhooks/{DEMO_SHOP_CONNECTOR_ID}   (like `make api`)")
+        print(f"local API         {api.url}/webhooks/{fixtures.SHOP_CONNECTOR_ID}   (like `make api`)")
         print(f"shop / FreshBooks {shop.base_url}  /  {freshbooks.base_url}  (OAuth connected)")
 
         payments = {p["orderId"]: p for p in shop.payments()}
@@ -159,7 +162,7 @@ def document_bundles(stack: LocalStack) -> None:
     print("\n— flow 4 —")
     missing = len(clearnox.missing())
     print(f"Clearnox          {clearnox.base_url}  ({missing} booking entries without a document)")
-    print(f"drop zone         s3://{stack.bucket_name}/documents/{DEMO_CLEARNOX_CONNECTOR_ID}/")
+    print(f"drop zone         s3://{stack.bucket_name}/documents/{fixtures.CLEARNOX_CONNECTOR_ID}/")
     result = stack.invoke("BundleFunction", _event("bundle_schedule.json"))
     print(f"BundleFunction    {result['status']}: {result['message']}")
     for failure in result["failures"]:
@@ -177,7 +180,7 @@ def _print_failures(stack: LocalStack) -> None:
     from invoice_relay.storage.table import state_table
 
     history = RunHistory(state_table(stack.table_name))
-    for run in history.recent_runs(DEMO_SHOP_CONNECTOR_ID, 100):
+    for run in history.recent_runs(fixtures.SHOP_CONNECTOR_ID, 100):
         for event in history.run_events(run["run_id"]):
             if event.level in {"warn", "error"} or "waiting" in event.message:
                 print(f"  {event.level:<5} {event.message}")
