@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from invoice_relay.connectors.servicetrade import invoice_to_document
 from invoice_relay.errors import MappingError, PermanentError
 from invoice_relay.models import Address, DocumentKind, DocumentStatus, ExternalRef, Tax
-from local.sandboxes.servicetrade import BROKEN_KINDS, ServiceTradeSandbox
+from invoice_relay.partners.servicetrade.mapping import invoice_to_document, is_accounting_invoice
+from local.sandboxes.servicetrade import BROKEN_KINDS, ServiceTradeSandbox, sample_invoice
 
 INVOICE = {
     "id": 1042,
@@ -196,16 +196,20 @@ def test_tax_exempt_invoice_has_no_taxes():
     assert doc.totals.total == Decimal("138.75")
 
 
-def test_credit_with_negative_amounts_becomes_a_positive_credit_note():
-    item = {
-        **INVOICE["items"][0],
-        "description": "Credit: duplicate extinguisher",
-        "quantity": 1,
-        "price": -89.95,
-        "totalPrice": -89.95,
-    }
+CREDIT_ITEM = {
+    **INVOICE["items"][0],
+    "description": "Credit: duplicate extinguisher",
+    "quantity": 1,
+    "price": -89.95,
+    "totalPrice": -89.95,
+}
+
+
+@pytest.mark.parametrize("invoice_type", ["invoice", None])
+def test_negative_invoice_becomes_a_credit_note_with_positive_amounts(invoice_type):
+    # ServiceTrade has no credit type: a credit is an invoice whose prices and totals are negative.
     doc = invoice_to_document(
-        invoice(type="credit", items=[item], subtotal=-89.95, totalTax=-6.52, totalPrice=-96.47)
+        invoice(type=invoice_type, items=[CREDIT_ITEM], subtotal=-89.95, totalTax=-6.52, totalPrice=-96.47)
     )
     assert doc.kind is DocumentKind.CREDIT_NOTE
     assert (doc.lines[0].quantity, doc.lines[0].unit_price, doc.lines[0].net_amount) == (
@@ -213,16 +217,44 @@ def test_credit_with_negative_amounts_becomes_a_positive_credit_note():
         Decimal("89.95"),
         Decimal("89.95"),
     )
+    assert doc.taxes == [
+        Tax(name="Sales tax", rate=Decimal("7.25"), taxable_amount=Decimal("89.95"), amount=Decimal("6.52"))
+    ]
     assert (doc.totals.subtotal, doc.totals.tax_total, doc.totals.total) == (
         Decimal("89.95"),
         Decimal("6.52"),
         Decimal("96.47"),
     )
+    assert doc.number == "1042" and doc.ref("servicetrade").id == "1042"
 
 
-def test_credit_with_positive_amounts_is_taken_as_is():
-    doc = invoice_to_document(invoice(type="credit"))
-    assert doc.kind is DocumentKind.CREDIT_NOTE and doc.totals.total == Decimal("203.28")
+def test_credit_line_on_a_positive_invoice_keeps_it_an_invoice():
+    items = [*copy.deepcopy(INVOICE["items"]), {**CREDIT_ITEM, "id": 4, "price": -0.2, "totalPrice": -0.2}]
+    doc = invoice_to_document(invoice(items=items, subtotal=198.72, totalTax=4.35, totalPrice=203.07))
+    assert doc.kind is DocumentKind.INVOICE
+    assert doc.lines[3].net_amount == Decimal("-0.20") and doc.totals.total == Decimal("203.07")
+
+
+@pytest.mark.parametrize("invoice_type", ["vendorbill", "external", "credit", "quote"])
+def test_records_that_are_not_invoices_for_accounting_are_refused(invoice_type):
+    payload = invoice(type=invoice_type)
+    assert not is_accounting_invoice(payload)
+    assert reason(payload) == f"invoice 1042: type {invoice_type!r} is not an invoice for accounting"
+    with pytest.raises(MappingError) as caught:
+        invoice_to_document(payload)
+    assert caught.value.raw is payload  # archived as received
+
+
+def test_invoices_for_accounting():
+    assert is_accounting_invoice(invoice()) and is_accounting_invoice(invoice(type=None))
+    payload = invoice()
+    del payload["type"]
+    assert is_accounting_invoice(payload) and invoice_to_document(payload).kind is DocumentKind.INVOICE
+
+
+def test_sample_invoice_maps():
+    doc = invoice_to_document(sample_invoice(5000))
+    assert (doc.kind, doc.number, doc.totals.total) == (DocumentKind.INVOICE, "5000", Decimal("406.88"))
 
 
 def test_unmapped_service_line_still_maps_with_its_abbreviation():
@@ -297,7 +329,6 @@ def test_bad_items():
 
 def test_other_broken_fields():
     assert reason(invoice(invoiceNumber="")) == "invoice 1042 has no invoiceNumber"
-    assert reason(invoice(type="quote")) == "invoice 1042: type 'quote' is neither 'invoice' nor 'credit'"
     assert (
         reason(invoice(currency="US Dollar")) == "invoice 1042: currency 'US Dollar' is not an ISO 4217 code"
     )
@@ -329,6 +360,9 @@ def test_every_demo_invoice_maps_except_the_ones_broken_on_purpose():
             continue
         assert doc.totals.total == Decimal(str(payload["totalPrice"])).copy_abs()
         assert (doc.kind is DocumentKind.CREDIT_NOTE) == (payload["id"] in demo.credit_ids)
+    credits = [sandbox.invoice(i) for i in demo.credit_ids]
+    assert len(credits) == 2
+    assert all(c["type"] == "invoice" and c["totalPrice"] < 0 for c in credits)  # no credit type
     assert reasons == {
         demo.broken["no_customer"]: f"invoice {demo.broken['no_customer']} has no customer",
         demo.broken["bad_transaction_date"]: (
@@ -344,3 +378,40 @@ def test_demo_data_is_deterministic():
     assert first.seed_demo_data(seed=7) == second.seed_demo_data(seed=7)
     assert first.invoices() == second.invoices()
     assert ServiceTradeSandbox().seed_demo_data(seed=8) != first.demo
+
+
+def test_demo_vendor_bills_and_external_invoices_come_on_top():
+    plain, mixed = ServiceTradeSandbox(), ServiceTradeSandbox()
+    demo = plain.seed_demo_data(count=50)
+    with_others = mixed.seed_demo_data(count=50, vendor_bills=3, external_invoices=1)
+    # The invoices, and so the demo's counts, are the same with or without the other records.
+    assert (with_others.pending_ids, with_others.broken, with_others.credit_ids) == (
+        demo.pending_ids,
+        demo.broken,
+        demo.credit_ids,
+    )
+    others = {i["id"]: i for i in mixed.invoices() if i["id"] in with_others.other_types}
+    assert mixed.invoices()[: len(plain.invoices())] == plain.invoices()
+    assert sorted(with_others.other_types.values()) == ["external", "vendorbill", "vendorbill", "vendorbill"]
+    assert min(others) > max(demo.pending_ids) and not set(others) & set(demo.pending_ids)
+    for record in others.values():
+        assert record["status"] == "pending_accounting"
+        assert record["type"] == with_others.other_types[record["id"]]
+        with pytest.raises(MappingError, match="is not an invoice for accounting"):
+            invoice_to_document(record)
+        # Well-formed apart from their type: an accounting invoice of the same shape would map.
+        assert invoice_to_document({**record, "type": "invoice"}).totals.total > 0
+    assert {r["vendor"]["name"] for r in others.values() if r["type"] == "vendorbill"} == {
+        "Carolina Backflow Subcontracting"
+    }
+
+
+def test_demo_arguments_are_checked():
+    sandbox = ServiceTradeSandbox()
+    with pytest.raises(ValueError, match="count is too small"):
+        sandbox.seed_demo_data(count=4, broken=True, credits=2)
+    with pytest.raises(ValueError, match="unknown broken kinds"):
+        sandbox.seed_demo_data(broken=["melted"])
+    with pytest.raises(ValueError, match="must not be negative"):
+        sandbox.seed_demo_data(vendor_bills=-1)
+    assert len(sandbox.seed_demo_data(count=5, broken=2, credits=0).broken) == 2

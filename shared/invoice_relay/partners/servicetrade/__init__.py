@@ -16,7 +16,9 @@ https://api.servicetrade.com/api/docs before go-live):
     servicetrade/servicetrade-nodejs-sdk); the Python SDK (servicetrade/servicetrade-python-sdk,
     `client.py`) posts them form-encoded to `{base}/api/oauth2/token` and sends `Authorization: Bearer
     <token>`. The SDKs take the token's lifetime from its JWT `exp` claim; we read `expires_in` when
-    present, else `exp` (assumption: `expires_in`/`token_type` may be absent).
+    present, else `exp` (assumption: `expires_in`/`token_type` may be absent). Refused client
+    credentials → 401 `{"error": "invalid_client"}`; an expired token → 401, after which we fetch a new
+    one once.
   - `{"username", "password"}` (legacy — "a legacy authentication mode that will be removed in a future
     release. Use Client Credentials instead", servicetrade-nodejs-sdk README): a session, `POST
     /api/auth` sets a `PHPSESSID` cookie, `DELETE /api/auth` ends it (servicetrade/servicetrade-nodejs
@@ -25,7 +27,8 @@ https://api.servicetrade.com/api/docs before go-live):
     its own.
 - `GET /api/invoice?status=pending_accounting&type=invoice&page=p&limit=n` → `{"data": {"totalPages",
   "page", "invoices": [...]}}`, pages from 1; `limit` up to 2000 (third-party tool schemas of the API;
-  not confirmed first-party). No results may report totalPages 0.
+  not confirmed first-party). No results may report totalPages 0. An answer for another page than the
+  one asked for, or more pages than `max_pages`, is a partner fault that stops the listing (loop guard).
 - Invoice `type` is `invoice`, `vendorbill` or `external`. Only `invoice` is ours: we list with
   `type=invoice` (assumption: the public docs show no `type` filter, so any other type that is listed
   anyway is passed over — never written back). Credits are invoices with negative prices and totals;

@@ -17,6 +17,7 @@ from ...http import (
     PartnerClient,
     SessionLoginAuth,
 )
+from ...http.paging import DEFAULT_MAX_PAGES
 from ...logs import logger
 from .config import MAX_PAGE_SIZE
 from .mapping import INVOICE_TYPE
@@ -36,7 +37,7 @@ class ClientCredentials(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
 
     client_id: str = Field(min_length=1)
-    client_secret: SecretStr
+    client_secret: SecretStr = Field(min_length=1)
 
 
 class SessionCredentials(BaseModel):
@@ -45,14 +46,15 @@ class SessionCredentials(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
 
     username: str = Field(min_length=1)
-    password: SecretStr
+    password: SecretStr = Field(min_length=1)
 
 
 def authenticator(base_url: str, secret: Mapping[str, Any]) -> PartnerAuth:
-    """The authenticator the stored secret asks for: client credentials when it has a `client_id`, a
-    username/password session otherwise. ConfigurationError names missing fields, never their values."""
+    """The authenticator the stored secret asks for: client credentials when it has a `client_id` (or a
+    `client_secret`), a username/password session otherwise. ConfigurationError names missing fields,
+    never their values."""
     try:
-        if "client_id" in secret:
+        if "client_id" in secret or "client_secret" in secret:
             credentials = ClientCredentials.model_validate(dict(secret))
             return ClientCredentialsAuth(
                 f"{base_url.rstrip('/')}{TOKEN_PATH}",
@@ -79,8 +81,10 @@ def authenticator(base_url: str, secret: Mapping[str, Any]) -> PartnerAuth:
 class ServiceTradeClient(PartnerClient):
     """One ServiceTrade account (signs in on first use; `close()` signs out a session).
 
-    Every failure is a domain error from `invoice_relay.errors`. No credential, token or session cookie
-    is ever logged or put into an error.
+    `page_size` is the listing's `limit` (1..2000); a listing of more than `max_pages` pages, or one
+    that answers another page than the one asked for, is a fault (PermanentError), not data. Every
+    failure is a domain error from `invoice_relay.errors`. No credential, token or session cookie is
+    ever logged or put into an error.
     """
 
     partner = PARTNER
@@ -92,12 +96,15 @@ class ServiceTradeClient(PartnerClient):
         auth: PartnerAuth,
         session: requests.Session | None = None,
         page_size: int = 100,
+        max_pages: int = DEFAULT_MAX_PAGES,
     ):
         if not 1 <= page_size <= MAX_PAGE_SIZE:
-            raise ConfigurationError(f"servicetrade page size must be 1..{MAX_PAGE_SIZE}, got {page_size}")
+            raise ConfigurationError(
+                f"servicetrade page size must be 1..{MAX_PAGE_SIZE}, got {page_size}", partner=PARTNER
+            )
         super().__init__(base_url, auth=auth, session=session)
         self.page_size = page_size
-        self._pages = PageNumberPaginator(partner=PARTNER, what="invoices")
+        self._pages = PageNumberPaginator(partner=PARTNER, what="invoices", max_pages=max_pages)
 
     @classmethod
     def from_credentials(
@@ -108,6 +115,7 @@ class ServiceTradeClient(PartnerClient):
         session: requests.Session | None = None,
         page_size: int = 100,
     ) -> ServiceTradeClient:
+        """A client authenticated the way the stored secret asks for (see `authenticator`)."""
         return cls(base_url, auth=authenticator(base_url, secret), session=session, page_size=page_size)
 
     def unwrap(self, body: Any, method: str, path: str) -> dict[str, Any]:
@@ -138,11 +146,15 @@ class ServiceTradeClient(PartnerClient):
         }
         data = self.call("GET", f"{API}/invoice", params=params)
         total_pages, invoices = data.get("totalPages"), data.get("invoices")
-        if not isinstance(total_pages, int) or not isinstance(invoices, list):
+        if not _is_int(total_pages) or not isinstance(invoices, list):
             raise self.unexpected(
                 f"page {number} without data.totalPages and data.invoices", "GET", "/api/invoice"
             )
-        return Page(records=invoices, number=number, total_pages=total_pages)
+        # The page the answer says it is (the paginator's loop guard compares it with the one asked for).
+        answered = data.get("page", number)
+        if not _is_int(answered):
+            raise self.unexpected(f"page {number} with data.page {answered!r}", "GET", "/api/invoice")
+        return Page(records=invoices, number=answered, total_pages=total_pages)
 
     def invoice(self, invoice_id: int) -> dict[str, Any]:
         """One invoice (GET /api/invoice/{id}). PermanentError if it does not exist."""
@@ -190,3 +202,7 @@ class ServiceTradeClient(PartnerClient):
         )
         comments = data.get("comments")
         return comments if isinstance(comments, list) else []
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

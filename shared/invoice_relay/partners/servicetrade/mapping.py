@@ -37,7 +37,8 @@ from ..payload import (
 )
 
 PARTNER = "servicetrade"
-INVOICE_TYPE = "invoice"  # the other types, `vendorbill` and `external`, are not ours to transfer
+INVOICE_TYPE = "invoice"
+OTHER_TYPES = frozenset({"vendorbill", "external"})  # listed with invoices, but not ours to transfer
 _STATUSES = {"draft": DocumentStatus.DRAFT, "void": DocumentStatus.VOID}
 
 

@@ -14,7 +14,7 @@ from ..capabilities import Outcome, SourcePage, SourceRef
 from ..payload import text_value
 from .client import PARTNER, ServiceTradeClient
 from .config import ServiceTradeSourceConfig
-from .mapping import invoice_to_document, is_accounting_invoice
+from .mapping import OTHER_TYPES, invoice_to_document, is_accounting_invoice
 
 
 class ServiceTradeSource:
@@ -51,10 +51,7 @@ class ServiceTradeSource:
                     logger.error(f"servicetrade: skipping an invoice without an id on page {page.number}")
                     continue
                 if not is_accounting_invoice(invoice):
-                    logger.info(
-                        f"servicetrade: passing over {invoice.get('type')} {invoice['id']} (not an invoice "
-                        "for accounting)"
-                    )
+                    _log_passed_over(invoice)
                     continue
                 refs.append(_ref(invoice))
             yield SourcePage(page=page.number, total_pages=page.total_pages or 0, refs=refs, raw=page.records)
@@ -104,3 +101,14 @@ def _ref(invoice: dict[str, Any]) -> SourceRef:
         version=str(invoice.get("updated", "")),
         number=text_value(invoice.get("invoiceNumber")),
     )
+
+
+def _log_passed_over(record: dict[str, Any]) -> None:
+    """Vendor bills and external invoices are expected; any other type is news worth a warning (the
+    public docs do not list the types)."""
+    record_type = record.get("type")
+    what = f"servicetrade: passing over {record_type!r} record {record['id']} (not an invoice for accounting)"
+    if record_type in OTHER_TYPES:
+        logger.info(what)
+    else:
+        logger.warning(f"{what}: unknown type")
