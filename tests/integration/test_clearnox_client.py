@@ -3,11 +3,13 @@ of entries without a document, and streamed bundle uploads the sandbox really op
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import io
 import json
 import threading
+import time
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -17,22 +19,26 @@ from typing import Any
 import pytest
 import requests
 
-from invoice_relay.connectors import clearnox
-from invoice_relay.connectors.clearnox import (
+from invoice_relay.errors import AuthenticationError, MappingError, PermanentError, TransientError
+from invoice_relay.http import partner_session
+from invoice_relay.partners import clearnox as clearnox_partner
+from invoice_relay.partners import context as partner_context
+from invoice_relay.partners.capabilities import BUNDLE_TARGET, BookingEntry, BundleReceipt, BundleTarget
+from invoice_relay.partners.clearnox.client import REFRESH_MARGIN_SECONDS, ClearnoxClient
+from invoice_relay.partners.clearnox.config import ClearnoxTargetConfig
+from invoice_relay.partners.clearnox.models import (
     BUNDLES_PATH,
     ENTRIES_PATH,
     TOKEN_PATH,
-    BookingEntry,
     BundleEntry,
     BundleFile,
     BundleMetadata,
     BundleRejected,
-    ClearnoxClient,
     booking_entry_from_payload,
 )
-from invoice_relay.errors import AuthenticationError, MappingError, PermanentError, TransientError
-from invoice_relay.http import partner_session
-from local.sandboxes.clearnox import ClearnoxSandbox
+from invoice_relay.partners.clearnox.target import ClearnoxTarget
+from invoice_relay.partners.context import PartnerContext
+from local.sandboxes.clearnox import TOKEN_TTL_SECONDS, ClearnoxSandbox
 
 CONNECTOR = "demo-clearnox"
 
@@ -53,6 +59,7 @@ def sandbox(server):
     server.reset()
     server.set_rate_limit(None)
     server.max_upload_bytes = 64 * 1024**2
+    server.token_ttl_seconds = TOKEN_TTL_SECONDS
     return server
 
 
@@ -129,11 +136,13 @@ def test_one_token_serves_many_calls_and_is_sent_as_bearer(sandbox, client):
     assert all(r["status"] == 200 for r in listing)
 
 
-def test_a_token_about_to_expire_is_replaced_before_it_is_used(sandbox, client, monkeypatch):
-    now = [1_000.0]
-    monkeypatch.setattr(clearnox.time, "monotonic", lambda: now[0])
+def test_a_token_about_to_expire_is_replaced_before_it_is_used(sandbox, client):
+    sandbox.token_ttl_seconds = 2  # renewed min(REFRESH_MARGIN_SECONDS, half its lifetime) before it ends
+    assert REFRESH_MARGIN_SECONDS > 1
     list(client.missing_document_entries())
-    now[0] += 3600 - clearnox.REFRESH_MARGIN_SECONDS + 1  # the sandbox's tokens live an hour
+    list(client.missing_document_entries())
+    assert sandbox.tokens_issued == 1  # reused while fresh
+    time.sleep(1.1)  # past the renewal point, before the sandbox would refuse the token
     list(client.missing_document_entries())
     assert sandbox.tokens_issued == 2
     assert not [r for r in sandbox.requests if r.get("status") == 401]
@@ -495,3 +504,138 @@ def test_every_problem_is_in_the_details_and_the_reason_names_the_first_ten(sand
         upload(client, "b-bad", with_members(entries, listed, listed))
     assert len(caught.value.details) == 12
     assert caught.value.reason.endswith("; and 2 more")
+
+
+# -- the sandbox's OAuth and listing rules ---------------------------------------------------------------
+
+
+def token_request(sandbox: ClearnoxSandbox, **kwargs: Any) -> requests.Response:
+    return requests.post(f"{sandbox.base_url}{TOKEN_PATH}", timeout=5, **kwargs)
+
+
+def test_token_answers_are_not_cached_and_basic_auth_works(sandbox):
+    form = {"grant_type": "client_credentials"}
+    answer = token_request(sandbox, data=form, auth=(sandbox.client_id, sandbox.client_secret))
+    assert answer.status_code == 200
+    assert (answer.headers["Cache-Control"], answer.headers["Pragma"]) == ("no-store", "no-cache")
+    assert answer.json()["token_type"] == "Bearer" and answer.json()["expires_in"] == TOKEN_TTL_SECONDS
+
+
+@pytest.mark.parametrize(
+    ("request_options", "status", "error", "challenge"),
+    [
+        (
+            lambda cx: {
+                "data": {"grant_type": "client_credentials", "client_id": cx.client_id, "client_secret": "x"}
+            },
+            401,
+            "invalid_client",
+            None,
+        ),
+        (
+            lambda cx: {"data": {"grant_type": "client_credentials"}, "auth": (cx.client_id, "x")},
+            401,
+            "invalid_client",
+            'Basic realm="clearnox-sandbox"',  # §5.2: the client used the Authorization header
+        ),
+        (lambda cx: {"data": cx.credentials()}, 400, "invalid_request", None),
+        (
+            lambda cx: {"data": {**cx.credentials(), "grant_type": "password"}},
+            400,
+            "unsupported_grant_type",
+            None,
+        ),
+    ],
+    ids=["wrong-client", "wrong-basic-client", "no-grant-type", "other-grant-type"],
+)
+def test_token_errors_follow_rfc_6749(sandbox, request_options, status, error, challenge):
+    answer = token_request(sandbox, **request_options(sandbox))
+    assert answer.status_code == status
+    assert answer.json()["error"] == error and answer.json()["error_description"]
+    assert answer.headers["Cache-Control"] == "no-store"
+    assert answer.headers.get("WWW-Authenticate") == challenge
+    assert sandbox.tokens_issued == 0
+
+
+def test_api_calls_without_or_with_a_bad_token_get_the_bearer_challenge(sandbox):
+    url = f"{sandbox.base_url}{ENTRIES_PATH}"
+    anonymous = requests.get(url, timeout=5)
+    assert anonymous.status_code == 401
+    assert anonymous.headers["WWW-Authenticate"] == 'Bearer realm="clearnox-sandbox"'  # no error code
+    assert anonymous.json()["error"]["code"] == "invalid_token"
+    wrong = requests.get(url, headers={"Authorization": "Bearer not-a-token"}, timeout=5)
+    assert wrong.status_code == 401
+    assert wrong.headers["WWW-Authenticate"] == 'Bearer realm="clearnox-sandbox", error="invalid_token"'
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{"page": "0"}, {"per_page": "501"}, {"per_page": "ten"}, {"has_document": "no"}],
+)
+def test_listing_parameters_out_of_range_are_invalid(sandbox, client, query):
+    with pytest.raises(PermanentError, match=r"HTTP 400 on GET /api/v1/booking-entries"):
+        client.call("GET", ENTRIES_PATH, params=query)
+    assert sandbox.find_requests("GET", ENTRIES_PATH)[-1]["status"] == 400
+
+
+def test_listing_with_documents_and_a_page_past_the_end(sandbox, client):
+    upload(client, "b-0020", valid_bundle("b-0020", sandbox.entries()[:2]))
+    with_documents = client.call("GET", ENTRIES_PATH, params={"has_document": "true"})
+    assert [e["id"] for e in with_documents["data"]] == ["be_10001", "be_10002"]
+    assert with_documents["meta"] == {"page": 1, "per_page": 100, "total_pages": 1, "total": 2}
+    past_the_end = client.call("GET", ENTRIES_PATH, params={"page": 3, "per_page": 20})
+    assert past_the_end == {"data": [], "meta": {"page": 3, "per_page": 20, "total_pages": 2, "total": 40}}
+
+
+# -- Clearnox as a connector's bundle target -------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Written:
+    """A PDF as the bundler wrote it (the shape `bundle_metadata` reads)."""
+
+    name: str
+    size: int
+    sha256: str
+    crc32: int
+    entry: BookingEntry
+
+
+def test_the_spec_opens_a_bundle_target_that_lists_and_uploads(sandbox, monkeypatch):
+    secret_name = "invoice-relay/dev/clearnox-demo"
+    monkeypatch.setattr(
+        partner_context,
+        "partner_credentials",
+        lambda name, *_, **__: {secret_name: sandbox.credentials()}[name],
+    )
+    config = ClearnoxTargetConfig(
+        system="clearnox", base_url=sandbox.base_url, credentials_secret=secret_name, max_bundle_files=50
+    )
+    context = PartnerContext(connector_id=CONNECTOR, leases=None, bucket=None)
+    target = clearnox_partner.SPEC.target.provides[BUNDLE_TARGET](config, context)
+    try:
+        assert isinstance(target, ClearnoxTarget) and isinstance(target, BundleTarget)
+        assert (target.max_bundle_files, target.max_bundle_bytes, target.resend_grace_hours) == (
+            50,
+            512 * 1024 * 1024,
+            24,
+        )
+        entries = list(target.missing_document_entries())[:2]
+        contents = [pdf(e.invoice_number) for e in entries]
+        written = [
+            Written(f"{e.invoice_number}.pdf", len(c), hashlib.sha256(c).hexdigest(), zlib.crc32(c), e)
+            for e, c in zip(entries, contents, strict=True)
+        ]
+        meta = target.bundle_metadata("b-target-1", CONNECTOR, written)
+        assert BundleMetadata.from_json_bytes(meta).files[0].entry.id == entries[0].id
+        data = zip_bytes(
+            [*((w.name, c) for w, c in zip(written, contents, strict=True)), ("metadata.json", meta)]
+        )
+        receipt = target.upload_bundle("b-target-1", io.BytesIO(data), size=len(data), sha256=None)
+        assert receipt == BundleReceipt(
+            bundle_id="b-target-1", accepted_entries=(entries[0].id, entries[1].id), status="imported"
+        )
+        assert len(list(target.missing_document_entries())) == 38
+        assert sandbox.tokens_issued == 1
+    finally:
+        target.close()

@@ -10,19 +10,19 @@ from decimal import Decimal
 
 import pytest
 
-from invoice_relay.connectors.clearnox import (
+from invoice_relay.errors import ConfigurationError, MappingError
+from invoice_relay.partners.capabilities import BookingEntry
+from invoice_relay.partners.clearnox.client import ClearnoxClient
+from invoice_relay.partners.clearnox.models import (
     BUNDLE_SCHEMA,
-    BookingEntry,
     BundleEntry,
     BundleFile,
     BundleMetadata,
-    ClearnoxClient,
     InvalidBundleMetadata,
     booking_entry_from_payload,
     bundle_metadata,
     unsafe_file_name_reason,
 )
-from invoice_relay.errors import ConfigurationError, MappingError
 
 LISTED = {
     "id": "be_10001",
@@ -123,10 +123,12 @@ def test_booking_entries_are_frozen():
     ],
 )
 def test_a_malformed_booking_entry_is_a_mapping_error_naming_the_field(changes, reason):
+    payload = listed(**changes)
     with pytest.raises(MappingError) as caught:
-        booking_entry_from_payload(listed(**changes))
+        booking_entry_from_payload(payload)
     assert reason in caught.value.reason
     assert caught.value.partner == "clearnox"
+    assert caught.value.raw == payload  # kept for the run log
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 
-from invoice_relay.connectors.base import SourceRef
-from invoice_relay.connectors.shop import (
+from invoice_relay.errors import MappingError, PermanentError
+from invoice_relay.models import Address, DocumentKind, DocumentStatus, ExternalRef, Tax
+from invoice_relay.partners.capabilities import WorkRef
+from invoice_relay.partners.shop.mapping import (
     customer_to_customer,
     event_ref,
     order_customer,
@@ -21,8 +23,6 @@ from invoice_relay.connectors.shop import (
     payment_to_payment,
     product_to_product,
 )
-from invoice_relay.errors import MappingError, PermanentError
-from invoice_relay.models import Address, DocumentKind, DocumentStatus, ExternalRef, Tax
 from local.sandboxes.shop import UNKNOWN_SKU, ShopSandbox
 
 CUSTOMER = {
@@ -334,11 +334,13 @@ BROKEN_ORDERS = [
     ("change", "reason"), [b[1:] for b in BROKEN_ORDERS], ids=[b[0] for b in BROKEN_ORDERS]
 )
 def test_broken_order_names_the_field(change, reason):
+    broken = changed(ORDER, change)
     with pytest.raises(MappingError) as caught:
-        order_to_document(changed(ORDER, change))
+        order_to_document(broken)
     assert reason in caught.value.reason
     assert isinstance(caught.value, PermanentError)
     assert caught.value.partner == "shop"
+    assert caught.value.raw == broken  # archived with the failure
 
 
 def test_taxtotal_mismatch_shows_both_roundings():
@@ -500,15 +502,20 @@ def test_broken_product_names_the_field(change, reason):
 
 
 def test_event_ref_names_the_record_and_its_version():
-    assert event_ref("order.created", ORDER) == SourceRef(
-        id="ord_2042", version="2026-11-18T03:50:00.000Z", number="1042"
+    assert event_ref("order.created", ORDER) == WorkRef(
+        source_id="ord_2042", version="2026-11-18T03:50:00.000Z", number="1042"
     )
-    assert event_ref("customer.updated", CUSTOMER) == SourceRef(id="cus_103", version="2026-10-19T14:40:00Z")
-    assert event_ref("payment.captured", PAYMENT) == SourceRef(
-        id="pay_3042", version="2026-11-17T21:47:00-06:00"
+    assert event_ref("customer.updated", CUSTOMER) == WorkRef(
+        source_id="cus_103", version="2026-10-19T14:40:00Z"
     )
-    with pytest.raises(MappingError, match="shop order 1042 has no updatedAt"):
-        event_ref("order.created", changed(ORDER, lambda o: o.pop("updatedAt")))
+    assert event_ref("payment.captured", PAYMENT) == WorkRef(
+        source_id="pay_3042", version="2026-11-17T21:47:00-06:00"
+    )
+    assert event_ref("order.created", {**ORDER, "id": 2042}).source_id == "2042"  # numbers read via str()
+    without_version = changed(ORDER, lambda o: o.pop("updatedAt"))
+    with pytest.raises(MappingError, match="shop order 1042 has no updatedAt") as caught:
+        event_ref("order.created", without_version)
+    assert caught.value.raw == without_version
     with pytest.raises(MappingError, match="shop customer has no id"):
         event_ref("customer.updated", {"email": "x@example.com"})
     with pytest.raises(PermanentError, match=r"'order\.shipped' is not supported"):

@@ -11,7 +11,8 @@ import json
 import pytest
 
 from invoice_relay.errors import ConfigurationError
-from invoice_relay.webhooks import InvalidSignature, freshbooks, standard
+from invoice_relay.partners.freshbooks import callbacks as freshbooks
+from invoice_relay.webhooks import InvalidSignature, standard
 
 SECRET = "whsec_" + base64.b64encode(b"unit-test webhook secret, 32 b!!").decode()
 OTHER_SECRET = "whsec_" + base64.b64encode(b"another secret, rotated in......").decode()
@@ -161,6 +162,33 @@ def test_a_malformed_secret_of_ours_is_a_configuration_error(bad: str) -> None:
 def test_no_secret_at_all_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError):
         standard.verify(signed(), BODY, [], now=NOW)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        b"a 31-byte key, base64 ends '=='",  # 31 bytes: two padding characters
+        b"a 32-byte key, its base64 ends =",  # 32 bytes: one
+    ],
+)
+def test_a_secret_without_its_base64_padding_is_accepted(key: bytes) -> None:
+    # The reference library pads an unpadded secret before decoding it (standard-webhooks 1.0.1): a
+    # sender that hands out "whsec_" + base64 without "=" signs with the same key as the padded form.
+    padded = "whsec_" + base64.b64encode(key).decode()
+    unpadded = padded.rstrip("=")
+    assert padded.endswith("=") and not unpadded.endswith("=")
+
+    assert standard.secret_key(unpadded) == standard.secret_key(padded) == key
+    assert verify(signed(secrets=padded), secrets=[unpadded]) == "msg_unit_1"
+    assert verify(signed(secrets=unpadded), secrets=[padded]) == "msg_unit_1"
+    assert signed(secrets=unpadded) == signed(secrets=padded)
+
+
+@pytest.mark.parametrize("bad", ["whsec_YWJjZGVmZ2hp" + "x", "whsec_YWJj=ZGVm", "whsec_===="])
+def test_padding_does_not_make_a_malformed_secret_valid(bad: str) -> None:
+    # One character too many (not base64 of any length), padding in the middle, padding alone.
+    with pytest.raises(ConfigurationError):
+        standard.secret_key(bad)
 
 
 def test_new_secret_is_usable() -> None:

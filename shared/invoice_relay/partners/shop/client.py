@@ -86,7 +86,7 @@ class ShopClient(PartnerClient):
             records, next_cursor = page.get("data"), page.get("nextCursor")
             if not isinstance(records, list) or not (next_cursor is None or isinstance(next_cursor, str)):
                 raise self.unexpected(
-                    "an unexpected product list (no data and nextCursor)", "GET", "/v1/products"
+                    "with an unexpected product list (expected data and nextCursor)", "GET", "/v1/products"
                 )
             return Page(records=records, next_cursor=next_cursor)
 

@@ -167,9 +167,12 @@ class ShopSource:
         self.client.mark_order_paid(source_id, paid_at=paid_at, reference=reference)
 
     def products(self, updated_since: dt.datetime | None) -> Iterator[CatalogChange]:
+        """The catalogue from `updated_since` on (inclusive), oldest change first; a product that cannot
+        be mapped comes with its `problem` instead, so it does not stop the others."""
         for raw in self.client.products(updated_since=updated_since):
-            key = str(raw.get("sku") or raw.get("id") or "?")
-            updated = _updated_at(raw.get("updatedAt"))
+            record = raw if isinstance(raw, dict) else {}
+            key = str(record.get("sku") or record.get("id") or "?")
+            updated = _updated_at(record.get("updatedAt"))
             try:
                 yield CatalogChange(key=key, updated_at=updated, product=product_to_product(raw))
             except MappingError as exc:
@@ -195,7 +198,10 @@ def _json_object(body: bytes) -> dict[str, Any]:
 
 
 def _updated_at(value: object) -> dt.datetime | None:
+    """A product's updatedAt as an aware datetime; None when it is missing, malformed or has no zone (it
+    then does not move the catalog cursor, which is compared with aware datetimes)."""
     try:
-        return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+        moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
     except ValueError:
         return None
+    return moment if moment is not None and moment.tzinfo is not None else None
