@@ -23,19 +23,27 @@ import pytest
 import requests
 from aws_lambda_powertools.utilities import parameters
 
-from invoice_relay.connector import FreshBooksTargetConfig
-from invoice_relay.connectors.freshbooks import (
-    FreshBooksTarget,
-    complete_connection,
-    connect_url,
+from invoice_relay.errors import (
+    AuthenticationError,
+    ConnectorError,
+    MappingError,
+    PermanentError,
+    TransientError,
 )
-from invoice_relay.errors import AuthenticationError, MappingError, PermanentError, TransientError
 from invoice_relay.http import partner_session
 from invoice_relay.models import Address, Customer, Document, Payment, Product
+from invoice_relay.partners.capabilities import Delivered, DocumentSettled, NothingToDo
+from invoice_relay.partners.context import PartnerContext
+from invoice_relay.partners.freshbooks.callbacks import FreshBooksCallbacks
+from invoice_relay.partners.freshbooks.config import FreshBooksTargetConfig
+from invoice_relay.partners.freshbooks.oauth import SCOPES, connect_url
+from invoice_relay.partners.freshbooks.oauth import connect as oauth_connect
+from invoice_relay.partners.freshbooks.target import FreshBooksTarget
+from invoice_relay.storage.objects import DocumentBucket
 from invoice_relay.storage.state import Leases
-from local.embedded_aws import EmbeddedAWS
-from local.sandboxes.freshbooks import SIGNATURE_HEADER, FreshBooksSandbox
-from local.template import load_template
+from local.runtime.embedded_aws import EmbeddedAWS
+from local.runtime.template import REPO_ROOT, load_template
+from local.sandboxes.freshbooks import SCOPE, SIGNATURE_HEADER, FreshBooksSandbox
 
 ACCOUNTING = r"/accounting/account/\w+"
 TOKEN_PATH = "/auth/oauth/token"
@@ -72,6 +80,8 @@ def server():
 def sandbox(server):
     server.reset()
     server.set_rate_limit(None)
+    server.set_app_scopes(SCOPE)
+    server.events_in_background = False
     server.seed_demo_catalog()
     return server
 
@@ -113,7 +123,7 @@ def connect(connector: Connector, aws: EmbeddedAWS, state: str = "csrf-7f3a"):
     assert answer.status_code == 302
     query = parse_qs(urlsplit(answer.headers["Location"]).query)
     assert query["state"] == [state]
-    return complete_connection(
+    return oauth_connect(
         connector.config,
         query["code"][0],
         secrets_client=aws.client("secretsmanager"),
@@ -181,7 +191,7 @@ def order(number: str = "1042", skus: tuple[str, ...] = ("TEE-BLK-M", "MUG-12OZ"
     )
 
 
-def deliver(target: FreshBooksTarget, document: Document | None = None, **options) -> tuple[str, str]:
+def deliver(target: FreshBooksTarget, document: Document | None = None, **options) -> Delivered:
     document = document or order()
     options = {
         "customer": ADA,
@@ -204,6 +214,7 @@ def test_authorization_code_exchange_stores_the_tokens_in_secrets_manager(sandbo
         "response_type": ["code"],
         "redirect_uri": [sandbox.app_credentials()["redirect_uri"]],
         "state": ["csrf-7f3a"],
+        "scope": [" ".join(SCOPES)],
     }
     with caplog.at_level(logging.DEBUG):
         tokens = connect(connector, aws)
@@ -216,7 +227,9 @@ def test_authorization_code_exchange_stores_the_tokens_in_secrets_manager(sandbo
     assert abs(stored["expires_at"] - (time.time() + 12 * 3600)) < 60
     # Our logs and the HTTP client's (botocore's own DEBUG wire log is out of scope: never DEBUG in Lambda).
     ours = "\n".join(
-        r.getMessage() for r in caplog.records if r.name.startswith(("invoice_relay", "urllib3"))
+        r.getMessage()
+        for r in caplog.records
+        if r.name.startswith(("invoice-relay", "invoice_relay", "urllib3"))
     )
     assert "tokens stored in" in ours
     assert tokens.access_token not in ours and tokens.refresh_token not in ours
@@ -233,9 +246,9 @@ def test_an_authorization_code_works_once(sandbox, connector, aws):
     answer = requests.get(connect_url(connector.config, "s"), allow_redirects=False, timeout=5)
     code = parse_qs(urlsplit(answer.headers["Location"]).query)["code"][0]
     secrets_client = aws.client("secretsmanager")
-    complete_connection(connector.config, code, secrets_client=secrets_client, session=fast_session())
+    oauth_connect(connector.config, code, secrets_client=secrets_client, session=fast_session())
     with pytest.raises(AuthenticationError, match=r"authorization code .* start again from the connect URL"):
-        complete_connection(connector.config, code, secrets_client=secrets_client, session=fast_session())
+        oauth_connect(connector.config, code, secrets_client=secrets_client, session=fast_session())
 
 
 def test_a_connector_that_was_never_connected_says_so(connector, aws, leases):
@@ -306,7 +319,7 @@ def test_token_refresh_race_two_workers_one_refresh(sandbox, connector, aws, lea
     assert [g["grant_type"] for g in sandbox.token_grants] == ["authorization_code", "refresh_token"]
     after = stored_tokens(aws, connector)
     assert after["generation"] == before["generation"] + 1
-    assert {w.client.tokens.generation for w in workers} == {after["generation"]}
+    assert {w.client.auth.generation for w in workers} == {after["generation"]}
     assert statuses(sandbox, "GET", f"{ACCOUNTING}/items/items") == [200, 200]
 
 
@@ -351,6 +364,99 @@ def test_a_refresh_lease_held_too_long_is_transient(sandbox, connector, aws, lea
     assert sandbox.refresh_grants_used == 0
     assert len(target.client.list_items()) == 5  # the lease is free again: refresh and go on
     assert sandbox.refresh_grants_used == 1
+
+
+def test_token_requests_are_form_encoded_with_the_redirect_uri_on_both_grants(
+    sandbox, connector, aws, target
+):
+    expire_everywhere(sandbox, aws, connector)
+    target.client.list_items()  # refreshes first
+    exchange, refresh = sandbox.token_grants
+    form = "application/x-www-form-urlencoded"  # as FreshBooks' Python SDK sends them
+    assert (exchange["grant_type"], exchange["status"], exchange["content_type"]) == (
+        "authorization_code",
+        200,
+        form,
+    )
+    assert exchange["fields"] == ["client_id", "client_secret", "code", "grant_type", "redirect_uri"]
+    assert (refresh["grant_type"], refresh["status"], refresh["content_type"]) == ("refresh_token", 200, form)
+    assert refresh["fields"] == ["client_id", "client_secret", "grant_type", "redirect_uri", "refresh_token"]
+
+
+# -- OAuth: scopes ----------------------------------------------------------------------------------------
+
+
+def test_the_connect_page_grants_our_scopes_and_a_refresh_keeps_them(sandbox, connector, aws, target):
+    assert sorted(stored_tokens(aws, connector)["scope"].split()) == sorted(SCOPES)
+    expire_everywhere(sandbox, aws, connector)
+    target.client.list_items()
+    refreshed = stored_tokens(aws, connector)
+    assert refreshed["generation"] == 2 and sorted(refreshed["scope"].split()) == sorted(SCOPES)
+    assert sorted(sandbox.token_scopes(refreshed["access_token"])) == sorted(SCOPES)
+
+
+def test_a_missing_scope_is_a_connector_error_naming_insufficient_scope(sandbox, connector, aws, leases):
+    """The app was set up without `user:payments:write`: reading payments works, recording one does not,
+    and that is the connector's problem (reconnect with the scope), never the document's."""
+    sandbox.set_app_scopes([s for s in SCOPES if s != "user:payments:write"])
+    connect(connector, aws)
+    target = make_target(connector, aws, leases)
+    invoice_id = deliver(target).target_id
+    payment = Payment(amount="40.59", currency="USD", date=dt.date(2026, 3, 4), transaction_id="PAY-9")
+    with pytest.raises(AuthenticationError) as caught:
+        target.record_payment(invoice_id, payment)
+    error = caught.value
+    assert isinstance(error, ConnectorError) and not isinstance(error, PermanentError)
+    assert error.status == 403
+    assert error.reason == (
+        f"freshbooks refused POST /accounting/account/{sandbox.account_id}/payments/payments (HTTP 403, "
+        "insufficient_scope): the connection lacks the scope user:payments:write; add it to the FreshBooks "
+        "app, then reconnect FreshBooks for this connector via its connect URL"
+    )
+    assert statuses(sandbox, "GET", f"{ACCOUNTING}/payments/payments") == [200]  # read is granted
+    assert statuses(sandbox, "POST", f"{ACCOUNTING}/payments/payments") == [403]  # not retried
+    assert sandbox.payments() == [] and sandbox.refresh_grants_used == 0
+
+    expire_everywhere(sandbox, aws, connector)  # a refreshed token gains no scope either
+    with pytest.raises(AuthenticationError, match=r"insufficient_scope"):
+        target.record_payment(invoice_id, payment)
+    assert sandbox.refresh_grants_used == 1
+
+
+def test_sandbox_scopes_guard_each_resource(sandbox):
+    app = sandbox.app_credentials()
+    code = sandbox.authorize(app["redirect_uri"], scope="user:profile:read user:clients:read")
+    tokens = requests.post(
+        f"{sandbox.base_url}{TOKEN_PATH}",
+        data={**app, "grant_type": "authorization_code", "code": code},
+        timeout=5,
+    ).json()
+    assert tokens["scope"] == "user:profile:read user:clients:read"
+    http = requests.Session()
+    http.headers["Authorization"] = f"Bearer {tokens['access_token']}"
+    account = f"{sandbox.base_url}/accounting/account/{sandbox.account_id}"
+    assert http.get(f"{account}/users/clients", timeout=5).status_code == 200
+    refused = http.post(f"{account}/users/clients", json={"client": {"email": "a@b.example"}}, timeout=5)
+    assert refused.status_code == 403
+    assert refused.json() == {
+        "message": "insufficient_scope: The request requires higher privileges than provided by the access "
+        "token. Provided: ['user:profile:read user:clients:read']. Required: ['user:clients:write']."
+    }
+    required = {
+        "items/items": "user:billable_items:read",
+        "invoices/invoices": "user:invoices:read",
+        "payments/payments/700001": "user:payments:read",
+    }
+    for path, scope in required.items():
+        answer = http.get(f"{account}/{path}", timeout=5)
+        assert answer.status_code == 403 and f"Required: ['{scope}']" in answer.json()["message"]
+    callback = http.post(
+        f"{sandbox.base_url}/events/account/{sandbox.account_id}/events/callbacks",
+        json={"callback": {"event": "payment.create", "uri": "https://relay.example/hook"}},
+        timeout=5,
+    )  # a callback needs the scope of its events
+    assert callback.status_code == 403 and "Required: ['user:payments:read']" in callback.json()["message"]
+    assert sandbox.clients() == [] and sandbox.callbacks() == []
 
 
 # -- clients ----------------------------------------------------------------------------------------------
@@ -418,9 +524,11 @@ def test_customer_without_email_cannot_be_delivered(target):
 
 
 def test_deliver_invoice(sandbox, target):
-    invoice_id, number = deliver(target)
+    delivered = deliver(target)
+    invoice_id, number = delivered.target_id, delivered.number
     [invoice] = sandbox.invoices()
     assert (str(invoice["id"]), invoice["invoice_number"]) == (invoice_id, number) == (invoice_id, "0000001")
+    assert delivered.notes == ()  # FreshBooks' total is the source's
     assert invoice["customerid"] == sandbox.clients()[0]["id"]
     assert (invoice["create_date"], invoice["due_date"]) == ("2026-03-03", "2026-04-02")  # + 30 days
     assert invoice["po_number"] == "shop-order-1042"
@@ -435,6 +543,33 @@ def test_deliver_invoice(sandbox, target):
     assert fetched["invoice_number"] == number and len(fetched["lines"]) == 2
 
 
+def test_a_total_that_differs_from_the_source_is_a_note(sandbox, target):
+    """The source rounded tax per line (2 × 1.01), FreshBooks rounds it on the sum (2.03)."""
+    lines = [
+        {"position": n, "sku": sku, "quantity": 1, "unit_price": "12.30", "tax_rate": "8.25"}
+        for n, sku in enumerate(("TEE-BLK-M", "MUG-12OZ"), start=1)
+    ]
+    document = Document.model_validate(
+        {
+            "number": "1050",
+            "issue_date": dt.date(2026, 3, 3),
+            "currency": "USD",
+            "buyer": {"name": "Ada Lovelace", "email": "ada@example.com"},
+            "lines": lines,
+            "taxes": [{"rate": "8.25", "taxable_amount": "24.60", "amount": "2.02"}],
+        }
+    )
+    assert document.totals.total == Decimal("26.62")
+    delivered = deliver(target, document)
+    [invoice] = sandbox.invoices()
+    assert invoice["amount"]["amount"] == "26.63"
+    assert delivered.notes == (
+        "FreshBooks invoice 0000001 totals 26.63 USD but the source document 1050 totals 26.62 "
+        "(tax rounding?)",
+    )
+    assert deliver(target, document).notes == ()  # found again: nothing new to say
+
+
 def test_unknown_sku_fails_naming_it_and_creates_nothing(sandbox, target):
     with pytest.raises(PermanentError) as caught:
         deliver(target, order(skus=("TEE-BLK-M", "HOODIE-XL")))
@@ -444,7 +579,7 @@ def test_unknown_sku_fails_naming_it_and_creates_nothing(sandbox, target):
 
 
 def test_create_unknown_items_creates_the_item(sandbox, target):
-    invoice_id, _ = deliver(target, order(skus=("HOODIE-XL",)), create_unknown_items=True)
+    invoice_id = deliver(target, order(skus=("HOODIE-XL",)), create_unknown_items=True).target_id
     [item] = [i for i in sandbox.items() if i["sku"] == "HOODIE-XL"]
     assert (item["name"], item["unit_cost"]) == (
         "HOODIE-XL from the shop",
@@ -511,7 +646,9 @@ def test_invoice_created_but_the_answer_lost_is_not_created_twice(sandbox, conne
     while not sandbox.invoices() and time.monotonic() < deadline:
         time.sleep(0.05)
     [created] = sandbox.invoices()
-    assert deliver(make_target(connector, aws, leases)) == (str(created["id"]), created["invoice_number"])
+    assert deliver(make_target(connector, aws, leases)) == Delivered(
+        str(created["id"]), created["invoice_number"]
+    )
     assert len(sandbox.invoices()) == 1
 
 
@@ -525,30 +662,39 @@ def test_another_order_gets_its_own_invoice(sandbox, target):
 
 
 def test_payment_is_recorded_once_per_transaction(sandbox, target):
-    invoice_id, _ = deliver(target)
+    invoice_id = deliver(target).target_id
     payment = Payment(
         amount="40.59", currency="USD", date=dt.date(2026, 3, 4), method="paypal", transaction_id="PAY-9"
     )
-    payment_id = target.record_payment(invoice_id, payment)
-    assert target.record_payment(invoice_id, payment) == payment_id  # a redelivered payment.captured
+    recorded_payment = target.record_payment(invoice_id, payment)
+    assert target.record_payment(invoice_id, payment) == recorded_payment  # a redelivered payment.captured
     [recorded] = sandbox.payments(int(invoice_id))
     assert (str(recorded["id"]), recorded["type"], recorded["note"]) == (
-        payment_id,
+        recorded_payment.target_id,
         "PayPal",
         "Transaction PAY-9",
     )
     assert recorded["amount"] == {"amount": "40.59", "code": "USD"} and recorded["date"] == "2026-03-04"
-    assert sandbox.invoice(int(invoice_id))["v3_status"] == "paid"
+    invoice = sandbox.invoice(int(invoice_id))
+    assert (invoice["v3_status"], invoice["payment_status"], invoice["status"]) == ("paid", "paid", 4)
+    assert (invoice["paid"], invoice["outstanding"], invoice["date_paid"]) == (
+        {"amount": "40.59", "code": "USD"},
+        {"amount": "0.00", "code": "USD"},
+        "2026-03-04",
+    )
     assert len(sandbox.find_requests("POST", f"{ACCOUNTING}/payments/payments")) == 1
 
 
 def test_partial_payments_with_different_transactions(sandbox, target):
-    invoice_id, _ = deliver(target)
+    invoice_id = deliver(target).target_id
+    seen = []
     for n, amount in enumerate(("20.00", "20.59"), start=1):
         payment = Payment(amount=amount, currency="USD", date=dt.date(2026, 3, 4), transaction_id=f"tx-{n}")
         target.record_payment(invoice_id, payment)
+        invoice = target.invoice(invoice_id)  # as FreshBooks serves it
+        seen.append((invoice["outstanding"]["amount"], invoice["paid"]["amount"], invoice["payment_status"]))
     assert [p["note"] for p in sandbox.payments(int(invoice_id))] == ["Transaction tx-1", "Transaction tx-2"]
-    assert sandbox.invoice(int(invoice_id))["outstanding"]["amount"] == "0.00"
+    assert seen == [("20.59", "20.00", "partial"), ("0.00", "40.59", "paid")]
 
 
 def test_payment_on_an_unknown_invoice_is_permanent(target):
@@ -641,9 +787,227 @@ def test_callbacks_are_verified_and_events_signed(sandbox, target, receiver):
     assert sandbox.send_event("client.update", 101) == []  # not subscribed
 
 
-def test_callback_with_a_bad_event_name_is_refused(target, receiver):
-    with pytest.raises(PermanentError, match="Unrecognized event"):
-        target.client.create_callback("Invoice Created!", f"http://127.0.0.1:{receiver.server_port}/")
+@pytest.mark.parametrize(
+    "event", ["invoice.paid", "Invoice Created!", "invoices.create", "invoice.sendbyemail"]
+)
+def test_callback_with_an_unknown_event_name_is_refused(sandbox, target, receiver, event):
+    with pytest.raises(PermanentError, match="Unrecognized event") as caught:
+        target.client.create_callback(event, f"http://127.0.0.1:{receiver.server_port}/")
+    assert caught.value.status == 400
+    assert sandbox.callbacks() == [] and receiver.received == []
+
+
+def test_sandbox_refuses_an_unknown_event_as_freshbooks_does(sandbox, target):
+    http = requests.Session()
+    http.headers["Authorization"] = f"Bearer {target.client.auth.access_token()}"
+    callbacks = f"{sandbox.base_url}/events/account/{sandbox.account_id}/events/callbacks"
+    answer = http.post(
+        callbacks,
+        json={"callback": {"event": "invoice.paid", "uri": "https://relay.example/hook"}},
+        timeout=5,
+    )
+    # The Python SDK's fixture create_callback_response__validation_error.json, mocked with status 400.
+    assert answer.status_code == 400
+    assert answer.json() == {
+        "errno": 422,
+        "message": "The request was well-formed but was unable to be followed due to semantic errors.",
+        "details": ["event: Value error, Unrecognized event."],
+    }
+    missing = http.get(f"{callbacks}/9999", timeout=5)
+    assert (missing.status_code, missing.json()) == (
+        404,
+        {"errno": 404, "message": "Requested resource could not be found."},
+    )
+    with pytest.raises(ValueError, match=r"no event 'invoice\.paid'"):
+        sandbox.add_callback("invoice.paid", "https://relay.example/hook")
+    with pytest.raises(ValueError, match=r"no event 'invoice\.paid'"):
+        sandbox.send_event("invoice.paid", 300001)
+
+
+@pytest.mark.parametrize("event", ["payment", "payment.create", "invoice.sendByEmail", "time_entry.delete"])
+def test_freshbooks_event_names_are_accepted(sandbox, connector, aws, leases, receiver, event):
+    code = sandbox.authorize(  # an app that also asked for time entries (time_entry events need it)
+        sandbox.app_credentials()["redirect_uri"], scope=[*SCOPES, "user:time_entries:read"]
+    )
+    oauth_connect(connector.config, code, secrets_client=aws.client("secretsmanager"), session=fast_session())
+    target = make_target(connector, aws, leases)
+    callback = target.client.create_callback(event, f"http://127.0.0.1:{receiver.server_port}/")
+    assert callback["event"] == event and callback["verified"] is False
+    assert [dict(r["form"])["name"] for r in receiver.received] == ["callback.verify"]
+
+
+@pytest.mark.parametrize("background", [False, True], ids=["before-answering", "in-background"])
+def test_a_payment_sends_payment_create_to_its_subscribers(sandbox, target, receiver, background):
+    sandbox.events_in_background = background
+    uri = f"http://127.0.0.1:{receiver.server_port}/webhooks/shop-fb"
+    subscribed = [
+        sandbox.seed_demo_callback(uri=uri, verified=True),  # payment.create, demo verifier
+        sandbox.add_callback("payment", uri, verifier="verifier-two", verified=True),  # all payment events
+    ]
+    sandbox.add_callback("invoice.create", uri, verifier="verifier-three", verified=True)
+    sandbox.add_callback("payment.create", uri, verifier="verifier-four")  # never verified
+    invoice_id = deliver(target).target_id
+    assert sandbox.wait_for_events() == [] and receiver.received == []  # an invoice sends no payment event
+    payment = Payment(amount="10.00", currency="USD", date=dt.date(2026, 3, 4), transaction_id="tx-1")
+    payment_id = target.record_payment(invoice_id, payment).target_id
+    if not background:
+        assert len(receiver.received) == 2  # delivered before the payment was answered
+
+    deliveries = sandbox.wait_for_events()
+    assert sorted((d["callback_id"], d["status"], d["signed"]) for d in deliveries) == [
+        (subscribed[0]["callbackid"], 200, True),
+        (subscribed[1]["callbackid"], 200, True),
+    ]
+    signatures = set()
+    for event in receiver.received:
+        fields = dict(event["form"])
+        assert fields == {
+            "name": "payment.create",
+            "object_id": payment_id,
+            "account_id": sandbox.account_id,
+            "business_id": "77001",
+            "identity_id": "9001",
+            "user_id": "1",
+        }
+        signatures.add(event["headers"][SIGNATURE_HEADER])
+    verifiers = ("demo-freshbooks-verifier-2001", "verifier-two")
+    assert signatures == {sandbox.signature(v, fields) for v in verifiers}
+
+
+class _CallbackEndpoint(BaseHTTPRequestHandler):
+    """Our webhook endpoint in miniature: FreshBooksCallbacks answers the handshake, verifies and decodes."""
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        callbacks: FreshBooksCallbacks = self.server.callbacks
+        answer = callbacks.handshake(headers, body)
+        if answer is None:
+            delivery = callbacks.verify(headers, body, dt.datetime.now(dt.UTC))
+            received_at = dt.datetime(2026, 3, 4, 12, 0, tzinfo=dt.UTC)
+            self.server.work.append(callbacks.decode(delivery.event_type, delivery.payload, received_at))
+        self.send_response(200 if answer is None else answer.status_code)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def callbacks_connector(connector, sandbox, aws) -> Connector:
+    verifiers = f"invoice-relay/dev/{connector.connector_id}/freshbooks-callbacks"
+    config = connector.config.model_copy(update={"callback_verifier_secret": verifiers})
+    return Connector(connector.connector_id, config)
+
+
+def open_callbacks(connector: Connector, aws: EmbeddedAWS, leases: Leases) -> FreshBooksCallbacks:
+    """The WEBHOOK_SOURCE of the connector, in its own container (its own target and session)."""
+    context = PartnerContext(
+        connector_id=connector.connector_id,
+        leases=leases,
+        bucket=DocumentBucket(aws.physical["DocumentBucket"], client=aws.client("s3")),
+        secrets_client=aws.client("secretsmanager"),
+    )
+    return FreshBooksCallbacks(connector.config, context, target=make_target(connector, aws, leases))
+
+
+def test_payment_create_settles_the_invoice_once_nothing_is_outstanding(
+    callbacks_connector, aws, leases, sandbox
+):
+    """The whole loop: register a callback, FreshBooks' handshake is confirmed, then each payment sends
+    payment.create, which decodes to "settled" only when the invoice is fully paid."""
+    sandbox.events_in_background = True  # as FreshBooks sends them: after answering the payment
+    connector = callbacks_connector
+    connect(connector, aws)
+    target = make_target(connector, aws, leases)
+    endpoint = ThreadingHTTPServer(("127.0.0.1", 0), _CallbackEndpoint)
+    endpoint.callbacks, endpoint.work = open_callbacks(connector, aws, leases), []
+    thread = threading.Thread(target=endpoint.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        callback = target.client.create_callback(
+            "payment.create", f"http://127.0.0.1:{endpoint.server_port}/"
+        )
+        [registered] = sandbox.callbacks()
+        assert registered["verified"] is True  # our endpoint confirmed it during the handshake
+        stored = json.loads(
+            aws.client("secretsmanager").get_secret_value(SecretId=connector.config.callback_verifier_secret)[
+                "SecretString"
+            ]
+        )
+        assert stored == {"verifiers": {str(callback["callbackid"]): registered["verifier"]}, "pending": {}}
+
+        invoice_id = deliver(target).target_id  # 40.59
+        payments = []
+        for n, amount in enumerate(("20.00", "20.59"), start=1):
+            payment = Payment(
+                amount=amount, currency="USD", date=dt.date(2026, 3, 4), transaction_id=f"tx-{n}"
+            )
+            payments.append(target.record_payment(invoice_id, payment).target_id)
+            sandbox.wait_for_events()
+    finally:
+        endpoint.shutdown()
+        endpoint.server_close()
+        endpoint.callbacks.close()
+
+    part, full = endpoint.work
+    assert part == NothingToDo(
+        f"FreshBooks invoice 0000001 still has 20.59 outstanding after payment {payments[0]}"
+    )
+    assert full == DocumentSettled(
+        target_document_id=invoice_id,
+        paid_at=dt.datetime(2026, 3, 4, 12, 0, tzinfo=dt.UTC),
+        reference=f"freshbooks-payment-{payments[1]}",
+    )
+    assert [d["status"] for d in sandbox.deliveries] == [200, 200, 200]  # handshake, two events
+
+
+def test_decode_reads_the_payment_and_its_invoice(callbacks_connector, aws, leases, sandbox):
+    connector = callbacks_connector
+    connect(connector, aws)
+    callbacks = open_callbacks(connector, aws, leases)
+    target = callbacks.target
+    invoice_id = deliver(target).target_id
+    now = dt.datetime(2026, 3, 4, 12, 0, tzinfo=dt.UTC)
+    part = target.record_payment(
+        invoice_id, Payment(amount="40.00", currency="USD", date=dt.date(2026, 3, 4), transaction_id="tx-1")
+    )
+    assert callbacks.decode("payment.create", {"object_id": part.target_id}, now) == NothingToDo(
+        f"FreshBooks invoice 0000001 still has 0.59 outstanding after payment {part.target_id}"
+    )
+    rest = target.record_payment(
+        invoice_id, Payment(amount="0.59", currency="USD", date=dt.date(2026, 3, 5), transaction_id="tx-2")
+    )
+    settled = callbacks.decode("payment.create", {"object_id": rest.target_id}, now)
+    assert settled == DocumentSettled(invoice_id, now, f"freshbooks-payment-{rest.target_id}")
+    assert callbacks.decode("invoice.update", {"object_id": invoice_id}, now) == NothingToDo(
+        "FreshBooks invoice.update needs nothing delivered"
+    )
+    with pytest.raises(PermanentError, match="Payment not found"):
+        callbacks.decode("payment.create", {"object_id": "1"}, now)
+    callbacks.close()
+
+
+def test_the_sample_handshake_confirms_the_seeded_demo_callback(callbacks_connector, aws, leases, sandbox):
+    """`events/webhook_freshbooks_callback_verify.json` (callback 2001) against a sandbox seeded for it."""
+    connector = callbacks_connector
+    connect(connector, aws)
+    seeded = sandbox.seed_demo_callback()
+    assert (seeded["callbackid"], seeded["event"], seeded["verified"]) == (2001, "payment.create", False)
+    assert sandbox.deliveries == []  # the sample plays FreshBooks' verification request
+    sample = json.loads((REPO_ROOT / "events" / "webhook_freshbooks_callback_verify.json").read_text())
+    headers = {k.lower(): v for k, v in sample["headers"].items()}
+    callbacks = open_callbacks(connector, aws, leases)
+    answer = callbacks.handshake(headers, sample["body"].encode())
+    callbacks.close()
+    assert (answer.status_code, answer.body) == (200, {"status": "verified", "callback_id": "2001"})
+    [confirmed] = sandbox.callbacks()
+    assert confirmed["verified"] is True and confirmed["verifier"] == "demo-freshbooks-verifier-2001"
+    [put] = sandbox.find_requests("PUT", r"/events/account/\w+/events/callbacks/2001")
+    assert put["status"] == 200
+    assert callbacks.verifiers.confirmed() == ["demo-freshbooks-verifier-2001"]
+    # The next callback FreshBooks registers gets a new id.
+    assert sandbox.add_callback("invoice.create", "https://relay.example/hook")["callbackid"] == 2002
 
 
 # -- the sandbox keeps to the documented API -------------------------------------------------------------
@@ -672,20 +1036,35 @@ def test_sandbox_refresh_tokens_are_single_use(sandbox):
     }
     first = requests.post(
         token_url, json={**grant, "grant_type": "authorization_code", "code": code}, timeout=5
-    )
+    )  # JSON, as FreshBooks' Node SDK sends it
     assert first.status_code == 200 and first.json()["expires_in"] == 12 * 3600
     refresh = {**grant, "grant_type": "refresh_token", "refresh_token": first.json()["refresh_token"]}
-    rotated = requests.post(token_url, data=refresh, timeout=5)  # a form body works too
+    without_redirect = {k: v for k, v in refresh.items() if k != "redirect_uri"}
+    refused = requests.post(token_url, data=without_redirect, timeout=5)
+    assert (refused.status_code, refused.json()["error"]) == (400, "invalid_request")
+    assert "redirect_uri" in refused.json()["error_description"]
+    elsewhere = requests.post(token_url, data={**refresh, "redirect_uri": "https://evil.example/"}, timeout=5)
+    assert (elsewhere.status_code, elsewhere.json()["error"]) == (400, "invalid_grant")
+    rotated = requests.post(token_url, data=refresh, timeout=5)  # form, as the Python SDK sends it; the
+    # refused attempts did not burn the refresh token
     assert rotated.status_code == 200 and rotated.json()["refresh_token"] != refresh["refresh_token"]
     again = requests.post(token_url, json=refresh, timeout=5)
     assert (again.status_code, again.json()["error"]) == (400, "invalid_grant")
     wrong_secret = requests.post(token_url, json={**refresh, "client_secret": "nope"}, timeout=5)
     assert (wrong_secret.status_code, wrong_secret.json()["error"]) == (401, "invalid_client")
     assert sandbox.refresh_grants_used == 1
+    assert [(g["content_type"], g["status"]) for g in sandbox.token_grants] == [
+        ("application/json", 200),
+        ("application/x-www-form-urlencoded", 400),
+        ("application/x-www-form-urlencoded", 400),
+        ("application/x-www-form-urlencoded", 200),
+        ("application/json", 400),
+        ("application/json", 401),
+    ]
 
 
 def test_sandbox_listing_errors_and_paging(sandbox, target):
-    token = target.client.tokens.access_token()
+    token = target.client.auth.access_token()
     http = requests.Session()
     http.headers["Authorization"] = f"Bearer {token}"
     items = f"{sandbox.base_url}/accounting/account/{sandbox.account_id}/items/items"

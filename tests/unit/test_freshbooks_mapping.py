@@ -1,28 +1,40 @@
-"""Canonical models → FreshBooks JSON: invoices, payments, clients, items; and reading FreshBooks back."""
+"""Canonical models → FreshBooks JSON: invoices, payments, clients, items; and reading FreshBooks back
+(invoices, what is outstanding on them, payments, what a `payment.create` callback means, and a 403
+`insufficient_scope`)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
+import requests
 
-from invoice_relay.connectors.freshbooks import mapping
-from invoice_relay.connectors.freshbooks.mapping import (
+from invoice_relay.errors import AuthenticationError, ConnectorError, MappingError, PermanentError
+from invoice_relay.http import PartnerAuth
+from invoice_relay.models import Address, Customer, Document, Line, Payment, PaymentTerms, Product
+from invoice_relay.partners.capabilities import DocumentSettled, NothingToDo
+from invoice_relay.partners.freshbooks import mapping
+from invoice_relay.partners.freshbooks.callbacks import ROUTED_EVENTS, FreshBooksCallbacks
+from invoice_relay.partners.freshbooks.client import FreshBooksClient
+from invoice_relay.partners.freshbooks.config import FreshBooksTargetConfig
+from invoice_relay.partners.freshbooks.mapping import (
     client_fields,
+    invoice_is_settled,
     invoice_marker_of,
     invoice_number_of,
+    invoice_outstanding_of,
     invoice_payload,
     item_changes,
     item_fields,
     money,
+    payment_invoice_id_of,
     payment_payload,
     payment_type,
     transaction_id_of,
 )
-from invoice_relay.errors import MappingError
-from invoice_relay.models import Address, Customer, Document, Line, Payment, PaymentTerms, Product
 
 ITEMS = {
     "TEE-BLK-M": {"id": 5001, "name": "Organic tee, black, M", "sku": "TEE-BLK-M"},
@@ -330,3 +342,152 @@ def test_lines_keep_their_order_and_positions():
     lines = [Line(position=n, description=f"Line {n}", unit_price=1) for n in (1, 2, 3)]
     result = payload(order(lines=lines))
     assert [line["description"] for line in result["lines"]] == ["Line 1", "Line 2", "Line 3"]
+
+
+# -- what is paid: invoices and payments read back ---------------------------------------------------------
+
+# The Java SDK's fixture get_invoice_response.json (trimmed): a part-paid invoice.
+PART_PAID = {
+    "id": 987654,
+    "invoiceid": 987654,
+    "invoice_number": "0000042",
+    "amount": {"amount": "41.94", "code": "CAD"},
+    "outstanding": {"amount": "21.94", "code": "CAD"},
+    "paid": {"amount": "20.00", "code": "CAD"},
+    "payment_status": "partial",
+    "v3_status": "partial",
+}
+
+
+def test_what_is_outstanding_on_an_invoice():
+    assert invoice_outstanding_of(PART_PAID) == Decimal("21.94")
+    assert not invoice_is_settled(PART_PAID)
+    paid = {**PART_PAID, "outstanding": {"amount": "0.00", "code": "CAD"}, "payment_status": "paid"}
+    assert invoice_outstanding_of(paid) == Decimal("0") and invoice_is_settled(paid)
+    overpaid = {**PART_PAID, "outstanding": {"amount": "-1.00", "code": "CAD"}}
+    assert invoice_is_settled(overpaid)
+
+
+def test_an_invoice_without_outstanding_is_judged_by_its_payment_status():
+    bare = {"id": 1, "payment_status": "paid"}
+    assert invoice_outstanding_of(bare) is None
+    assert invoice_is_settled(bare) and invoice_is_settled({"payment_status": "auto-paid"})
+    assert not invoice_is_settled({"payment_status": "partial"}) and not invoice_is_settled({})
+    assert invoice_outstanding_of({"outstanding": {"amount": "n/a"}}) is None
+    assert invoice_outstanding_of({"outstanding": "12.00"}) is None  # not FreshBooks' money shape
+
+
+def test_the_invoice_a_payment_pays():
+    assert payment_invoice_id_of({"id": 700001, "invoiceid": 987654}) == "987654"
+    assert payment_invoice_id_of({"invoiceid": "987654"}) == "987654"
+    for none in ({}, {"invoiceid": None}, {"invoiceid": 0}, {"invoiceid": "0"}, {"invoiceid": ""}):
+        assert payment_invoice_id_of(none) is None  # e.g. an overpayment credited to the client
+
+
+# -- payment.create decoded, with a stand-in FreshBooks ----------------------------------------------------
+
+
+class _FreshBooks:
+    """What `FreshBooksCallbacks.decode` reads: one payment and one invoice."""
+
+    def __init__(self, payment: dict, invoice: dict):
+        self.payment, self.invoice_record, self.calls = payment, invoice, []
+
+    def get_payment(self, payment_id: str) -> dict:
+        self.calls.append(("payment", payment_id))
+        return self.payment
+
+    def get_invoice(self, invoice_id: str) -> dict:
+        self.calls.append(("invoice", invoice_id))
+        return self.invoice_record
+
+
+CONFIG = FreshBooksTargetConfig(
+    system="freshbooks",
+    account_id="xZNQ1X",
+    oauth_app_secret="app",
+    token_secret="tokens",
+    callback_verifier_secret="verifiers",
+)
+
+
+def callbacks_with(payment: dict, invoice: dict) -> tuple[FreshBooksCallbacks, _FreshBooks]:
+    freshbooks = _FreshBooks(payment, invoice)
+    context = SimpleNamespace(connector_id="shop-fb", leases=None, secrets_client=object())
+    return FreshBooksCallbacks(CONFIG, context, target=SimpleNamespace(client=freshbooks)), freshbooks
+
+
+NOW = dt.datetime(2026, 3, 4, 12, 0, tzinfo=dt.UTC)
+
+
+def test_payment_create_on_a_fully_paid_invoice_settles_it():
+    paid = {**PART_PAID, "outstanding": {"amount": "0.00", "code": "CAD"}, "payment_status": "paid"}
+    callbacks, freshbooks = callbacks_with({"id": 700002, "invoiceid": 987654}, paid)
+    assert set(ROUTED_EVENTS) == {"payment.create"}  # FreshBooks has no invoice.paid
+    assert callbacks.decode("payment.create", {"name": "payment.create", "object_id": "700002"}, NOW) == (
+        DocumentSettled(target_document_id="987654", paid_at=NOW, reference="freshbooks-payment-700002")
+    )
+    assert freshbooks.calls == [("payment", "700002"), ("invoice", "987654")]
+
+
+def test_payment_create_on_a_part_paid_invoice_needs_nothing():
+    callbacks, _ = callbacks_with({"id": 700001, "invoiceid": 987654}, PART_PAID)
+    assert callbacks.decode("payment.create", {"object_id": "700001"}, NOW) == NothingToDo(
+        "FreshBooks invoice 0000042 still has 21.94 outstanding after payment 700001"
+    )
+
+
+def test_payment_create_on_no_invoice_and_other_events_need_nothing():
+    callbacks, freshbooks = callbacks_with({"id": 700003, "invoiceid": 0}, PART_PAID)
+    assert callbacks.decode("payment.create", {"object_id": "700003"}, NOW) == NothingToDo(
+        "FreshBooks payment 700003 pays no invoice"
+    )
+    assert callbacks.decode("invoice.update", {"object_id": "987654"}, NOW) == NothingToDo(
+        "FreshBooks invoice.update needs nothing delivered"
+    )
+    assert freshbooks.calls == [("payment", "700003")]  # nothing read for an unrouted event
+    with pytest.raises(MappingError, match=r"payment\.create without object_id") as caught:
+        callbacks.decode("payment.create", {"name": "payment.create"}, NOW)
+    assert caught.value.raw == {"name": "payment.create"}
+
+
+# -- a 403 insufficient_scope names the missing scope --------------------------------------------------------
+
+
+def _answer(status: int, body: dict) -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response._content = json.dumps(body).encode()
+    response.headers["Content-Type"] = "application/json"
+    response.request = requests.Request(
+        "POST", "https://api.freshbooks.com/accounting/account/x/payments/payments"
+    ).prepare()
+    return response
+
+
+@pytest.mark.parametrize(
+    ("message", "named"),
+    [
+        (
+            "insufficient_scope: The request requires higher privileges than provided by the access token. "
+            "Provided: ['user:profile:read user:expenses:read']. Required: ['user:retainers:read'].",
+            "the scope user:retainers:read;",
+        ),
+        ("insufficient_scope: no detail", "the scope (not named by FreshBooks);"),
+    ],
+)
+def test_a_missing_scope_is_an_authentication_error_naming_it(message, named):
+    client = FreshBooksClient(CONFIG, PartnerAuth(), session=requests.Session())
+    with pytest.raises(AuthenticationError) as caught:
+        client.raise_for_status(_answer(403, {"message": message}))
+    assert caught.value.status == 403 and named in caught.value.reason
+    assert caught.value.reason.startswith(
+        "freshbooks refused POST /accounting/account/x/payments/payments (HTTP 403, insufficient_scope)"
+    )
+    assert isinstance(caught.value, ConnectorError) and not isinstance(caught.value, PermanentError)
+
+
+def test_another_403_is_an_authentication_error_as_usual():
+    client = FreshBooksClient(CONFIG, PartnerAuth(), session=requests.Session())
+    with pytest.raises(AuthenticationError, match=r"refused our credentials .*: account suspended"):
+        client.raise_for_status(_answer(403, {"message": "account suspended"}))

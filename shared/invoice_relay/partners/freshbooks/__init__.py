@@ -13,7 +13,7 @@ One partner, one package:
 
 Assumptions about the FreshBooks API (from FreshBooks' public API reference pages for authentication,
 search/paging, items and invoices, and from their Python SDK and its test fixtures; the sandbox in
-`local/sandboxes/freshbooks.py` implements the same ones — check them against the live API before
+`local/sandboxes/freshbooks/` implements the same ones — check them against the live API before
 go-live):
 
 - Hosts: API `https://api.freshbooks.com`, authorize page `https://auth.freshbooks.com/oauth/authorize`

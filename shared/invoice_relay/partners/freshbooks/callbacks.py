@@ -9,8 +9,8 @@ Python SDK's user guide):
 - the handshake: right after a callback is registered, a POST with `name=callback.verify`,
   `object_id` = the callback id and `verifier`. It is not signed (there is no verifier yet). The callback
   becomes active only once the verifier is sent back: PUT
-  `/events/account/<account_id>/events/callbacks/<callback_id>` with
-  `{"callback": {"callback_id": <id>, "verifier": "<verifier>"}}` (done by the FreshBooks adapter).
+  `/events/account/<account_id>/events/callbacks/<callback_id>` with `{"callback": {"verifier":
+  "<verifier>"}}` (FreshBooks' Python SDK `events.verify()`; done by `FreshBooksCallbacks.handshake`).
 
 Assumption, because FreshBooks documents the serialisation only by an example (`json.dumps(request.form)`
 in Flask): the signed JSON is the form fields in the order they were sent, the first value of a repeated
@@ -42,16 +42,18 @@ from urllib.parse import parse_qsl, urlencode
 
 import boto3
 
+from ...errors import ConfigurationError, MappingError, PermanentError, TransientError
+from ...logs import logger
+from ...webhooks import InvalidSignature, MalformedDelivery
+from ..capabilities import DocumentSettled, HandshakeAnswer, NothingToDo, WebhookDelivery, Work, WorkRef
+from .mapping import invoice_is_settled, invoice_number_of, invoice_outstanding_of, payment_invoice_id_of
+
 if TYPE_CHECKING:
     from ..context import PartnerContext
     from .config import FreshBooksTargetConfig
     from .target import FreshBooksTarget
 
-from ...errors import ConfigurationError, PermanentError, TransientError
-from ...logs import logger
-from ...webhooks import InvalidSignature, MalformedDelivery
-from ..capabilities import DocumentSettled, HandshakeAnswer, NothingToDo, WebhookDelivery, Work, WorkRef
-
+PARTNER = "freshbooks"
 SIGNATURE_HEADER = "X-FreshBooks-Hmac-SHA256"
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 VERIFY_EVENT = "callback.verify"
@@ -235,7 +237,7 @@ class FreshBooksCallbacks:
     """The `WEBHOOK_SOURCE` of a FreshBooks target: verified callbacks, the handshake, and `payment.create`
     turned into "this invoice is settled" once FreshBooks says nothing is outstanding on it."""
 
-    system = "freshbooks"
+    system = PARTNER
     content_type = FORM_CONTENT_TYPE
 
     def __init__(
@@ -286,24 +288,20 @@ class FreshBooksCallbacks:
         try:
             self.target.client.verify_callback(callback_id, verification.verifier)
         except TransientError as exc:
-            logger.warning(
-                "FreshBooks callback not confirmed yet",
-                extra={"callback_id": callback_id, "reason": exc.reason},
-            )
+            logger.warning(f"freshbooks: callback {callback_id} not confirmed yet: {exc.reason}")
             return HandshakeAnswer(
                 503,
                 {"status": "error", "reason": "could not confirm the callback with FreshBooks; retry later"},
             )
         except PermanentError as exc:
             logger.warning(
-                "FreshBooks refused the callback verifier",
-                extra={"callback_id": callback_id, "reason": exc.reason},
+                f"freshbooks: FreshBooks refused the verifier of callback {callback_id}: {exc.reason}"
             )
             return HandshakeAnswer(
                 401, {"status": "rejected", "reason": "FreshBooks did not confirm this verifier"}
             )
         self.verifiers.add_confirmed(callback_id, verification.verifier)
-        logger.info("FreshBooks callback confirmed", extra={"callback_id": callback_id})
+        logger.info(f"freshbooks: callback {callback_id} confirmed")
         return HandshakeAnswer(200, {"status": "verified", "callback_id": callback_id})
 
     def verify(self, headers: Mapping[str, str], body: bytes, now: Any) -> WebhookDelivery:
@@ -328,19 +326,20 @@ class FreshBooksCallbacks:
         )
 
     def decode(self, event_type: str, payload: dict[str, Any], received_at: Any) -> Work:
-        """`payment.create` → its invoice is settled once FreshBooks has nothing outstanding on it."""
-        from .mapping import invoice_number_of, invoice_outstanding_of, payment_invoice_id_of
-
+        """`payment.create` → its invoice is settled once FreshBooks has nothing outstanding on it (a part
+        payment, or a payment on no invoice, needs nothing)."""
         if event_type != PAYMENT_CREATED:
             return NothingToDo(f"FreshBooks {event_type} needs nothing delivered")
         payment_id = str(payload.get("object_id", "")).strip()
+        if not payment_id:
+            raise MappingError(f"FreshBooks {event_type} without object_id", partner=PARTNER, raw=payload)
         payment = self.target.client.get_payment(payment_id)
         invoice_id = payment_invoice_id_of(payment)
         if invoice_id is None:
             return NothingToDo(f"FreshBooks payment {payment_id} pays no invoice")
         invoice = self.target.client.get_invoice(invoice_id)
-        outstanding = invoice_outstanding_of(invoice)
-        if outstanding is None or outstanding > 0:
+        if not invoice_is_settled(invoice):
+            outstanding = invoice_outstanding_of(invoice)
             owed = "an unknown amount" if outstanding is None else f"{outstanding}"
             return NothingToDo(
                 f"FreshBooks invoice {invoice_number_of(invoice)} still has {owed} outstanding after "

@@ -13,6 +13,7 @@ lists carry `page`, `pages`, `per_page` and `total`, and are followed to the las
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ import requests
 
 from ...errors import AuthenticationError, PermanentError
 from ...http import Page, PageNumberPaginator, PartnerAuth, PartnerClient
+from ...http.client import request_line
 from ...logs import logger
 from . import mapping
 
@@ -33,10 +35,13 @@ MAX_PER_PAGE = 100  # FreshBooks silently caps per_page at 100
 MAX_PAGES = 1000  # a listing longer than this is a bug (ours or theirs), not data
 INVOICE_NUMBER_COLLISION_ATTEMPTS = 3  # FreshBooks answers 409 when two invoices get the same number
 COLLISION_PAUSE_SECONDS = 0.2
+INSUFFICIENT_SCOPE = "insufficient_scope"  # FreshBooks' 403 when the token lacks the call's scope
+_REQUIRED_SCOPES = re.compile(r"Required: \[([^\]]*)\]")
+RECONNECT = "reconnect FreshBooks for this connector via its connect URL"
 
 
 class FreshBooksClient(PartnerClient):
-    """One FreshBooks account, authenticated through a `FreshBooksTokenManager`."""
+    """One FreshBooks account, authenticated by `oauth.token_auth` (a `RotatingRefreshTokenAuth`)."""
 
     partner = PARTNER
 
@@ -212,11 +217,21 @@ class FreshBooksClient(PartnerClient):
         except AuthenticationError as exc:
             if exc.status != 401 or "reconnect" in exc.reason:
                 raise
+            raise AuthenticationError(f"{exc.reason}; {RECONNECT}", partner=PARTNER, status=401) from None
+
+    def raise_for_status(self, response: requests.Response) -> None:
+        """A 403 `insufficient_scope` names the missing scope: FreshBooks' message lists every scope
+        provided first, which would push it out of a shortened reason. A token never gains a scope, so
+        only reconnecting after the app was given it helps."""
+        missing = _missing_scopes(response) if response.status_code == 403 else None
+        if missing:
             raise AuthenticationError(
-                f"{exc.reason}; reconnect FreshBooks for this connector via its connect URL",
+                f"freshbooks refused {request_line(response)} (HTTP 403, {INSUFFICIENT_SCOPE}): the "
+                f"connection lacks the scope {missing}; add it to the FreshBooks app, then {RECONNECT}",
                 partner=PARTNER,
-                status=401,
-            ) from None
+                status=403,
+            )
+        super().raise_for_status(response)
 
     def unwrap(self, body: Any, method: str, path: str) -> dict[str, Any]:
         """`{"response": {"result": {...}}}` → the result."""
@@ -267,6 +282,21 @@ class FreshBooksClient(PartnerClient):
 
         for page in self._paginator.pages(fetch):
             yield from (r for r in page.records if isinstance(r, dict))
+
+
+def _missing_scopes(response: requests.Response) -> str | None:
+    """The `Required: [...]` scopes of a 403 `{"message": "insufficient_scope: ... Provided: [...].
+    Required: ['user:payments:write']."}`; None for any other answer."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    message = body.get("message") if isinstance(body, dict) else None
+    if not isinstance(message, str) or not message.startswith(INSUFFICIENT_SCOPE):
+        return None
+    required = _REQUIRED_SCOPES.search(message)
+    scopes = re.findall(r"[\w:]+", required.group(1)) if required else []
+    return " ".join(scopes) or "(not named by FreshBooks)"
 
 
 def _active_first(records: list[dict[str, Any]]) -> dict[str, Any] | None:

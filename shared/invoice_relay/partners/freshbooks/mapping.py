@@ -21,6 +21,7 @@ LINE_TYPE_NORMAL = 0  # FreshBooks line `type`: 0 = normal line, 1 = rebilled ex
 DEFAULT_TAX_NAME = "Tax"
 PAYMENT_NOTE_PREFIX = "Transaction "
 VIS_STATE_ACTIVE = 0
+SETTLED_PAYMENT_STATUSES = frozenset({"paid", "auto-paid"})  # invoice `payment_status` (Java SDK enum)
 
 # Our payment method names (lower case, `-`/space/`_` folded) → FreshBooks payment `type` values.
 PAYMENT_TYPES = {
@@ -272,6 +273,15 @@ def invoice_outstanding_of(invoice: Mapping[str, Any]) -> Decimal | None:
     """What is still owed on the invoice (`outstanding.amount`, a decimal string), if FreshBooks sent it."""
     outstanding = invoice.get("outstanding")
     return _decimal_or_none(outstanding.get("amount")) if isinstance(outstanding, Mapping) else None
+
+
+def invoice_is_settled(invoice: Mapping[str, Any]) -> bool:
+    """Whether nothing is owed on the invoice: `outstanding` is zero (or, when FreshBooks sent no
+    `outstanding`, its `payment_status` is `paid` or `auto-paid`)."""
+    outstanding = invoice_outstanding_of(invoice)
+    if outstanding is not None:
+        return outstanding <= 0
+    return invoice.get("payment_status") in SETTLED_PAYMENT_STATUSES
 
 
 def payment_invoice_id_of(payment: Mapping[str, Any]) -> str | None:
