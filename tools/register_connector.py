@@ -3,8 +3,9 @@
     python tools/register_connector.py --table <StateTableName output> connector.json \
         [--credentials credentials.json]
 
-The connector file is validated against the same model the functions use. With --credentials, the JSON
-credentials are stored in Secrets Manager under the connector's `credentials_secret` name (the functions'
+The connector file is validated against the same model the functions use (each side by its partner's
+configuration model, and the pairing by the partner registry). With --credentials, the JSON credentials
+are stored in Secrets Manager under the source's `credentials_secret` name (the functions'
 policy allows `invoice-relay/<stage>/*`); they are never written to DynamoDB or printed.
 Uses the normal AWS credential chain (AWS_PROFILE, ...); AWS_ENDPOINT_URL points it at a local stack.
 """
@@ -45,8 +46,12 @@ def main(argv: list[str] | None = None) -> int:
 
     config = ConnectorConfig.model_validate_json(args.connector.read_text())
     if args.credentials:
-        store_credentials(config.source.credentials_secret, json.loads(args.credentials.read_text()))
-        print(f"credentials stored in secret {config.source.credentials_secret}")
+        secret_name = getattr(config.source, "credentials_secret", None)
+        if not secret_name:
+            print(f"the source {config.source.system} takes no credentials secret", file=sys.stderr)
+            return 2
+        store_credentials(secret_name, json.loads(args.credentials.read_text()))
+        print(f"credentials stored in secret {secret_name}")
     ConnectorStore(state_table(args.table)).put(config)
     print(f"connector {config.connector_id} registered in {args.table}")
     return 0

@@ -1,4 +1,4 @@
-"""CatalogSyncFunction: EventBridge Scheduler → bring the target's items in step with the shop's products."""
+"""CatalogSyncFunction: EventBridge Scheduler → bring the target's items in step with the source's catalog."""
 
 from invoice_relay.pipeline.catalog import run_catalog_sync
 from invoice_relay.pipeline.scheduled import scheduled_handler

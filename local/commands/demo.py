@@ -49,14 +49,17 @@ def main() -> int:
     )
     with LocalStack() as stack:
         st = stack.servicetrade
-        pending = [i for i in st.invoices() if i["status"] == "pending_accounting"]
+        waiting = [i for i in st.invoices() if i["status"] == "pending_accounting"]
+        pending = [i for i in waiting if i.get("type", "invoice") == "invoice"]
+        others = [i for i in waiting if i.get("type", "invoice") != "invoice"]
         print(
             f"embedded AWS      {stack.aws.endpoint_url}"
             f"  (table {stack.table_name}, bucket {stack.bucket_name})"
         )
         print(
             f"ServiceTrade      {st.base_url}  ({len(pending)} invoices pending accounting,"
-            f" {len(st.broken_invoice_ids)} of them broken on purpose)"
+            f" {len(st.broken_invoice_ids)} of them broken on purpose; {len(others)} vendor bills and"
+            " external invoices pending too, not ours to transfer)"
         )
         print(
             f"connector         {fixtures.SERVICETRADE_CONNECTOR_ID}: ServiceTrade → {stack.demo_template}\n"
@@ -70,9 +73,11 @@ def main() -> int:
         print(f"ExportFunction    {export['status']}: {export['message']}")
 
         statuses = Counter(st.invoice(i["id"])["status"] for i in pending)
+        untouched = sum(st.invoice(i["id"])["status"] == "pending_accounting" for i in others)
         print(
             f"\nServiceTrade now  processed: {statuses['processed']}   failed: {statuses['failed']}"
             f"   still pending: {statuses['pending_accounting']}"
+            f"   (vendor bills / external left alone: {untouched} of {len(others)})"
         )
         for invoice in pending:
             current = st.invoice(invoice["id"])

@@ -1,5 +1,5 @@
-"""`make api` (local.runtime.api_gateway): HTTP requests become API Gateway proxy events for the real handlers, and their
-proxy responses come back as HTTP — signed webhooks end to end, over a socket."""
+"""`make api` (local.runtime.api_gateway): HTTP requests become API Gateway proxy events for the real
+handlers, and their proxy responses come back as HTTP — signed webhooks end to end, over a socket."""
 
 from __future__ import annotations
 
@@ -14,22 +14,18 @@ import requests
 from invoice_relay.pipeline import queue
 from invoice_relay.pipeline.work import WorkItem
 from local.runtime.api_gateway import LocalApi, api_routes, proxy_event
-from local.scenarios.sample_events import (
-    DEMO_CONNECTOR_ID,
-    DEMO_WEBHOOK_SECRET,
-    ensure_demo_shop,
-    resign,
-    sample_events,
-)
-from local.scenarios.stack import LocalStack
 from local.runtime.template import load_template
+from local.scenarios.fixtures import SHOP_CONNECTOR_ID as DEMO_CONNECTOR_ID
+from local.scenarios.fixtures import WEBHOOK_SECRET as DEMO_WEBHOOK_SECRET
+from local.scenarios.sample_events import resign, sample_events
+from local.scenarios.stack import LocalStack
 
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[LocalApi]:
     with LocalStack(seed_demo=False) as stack:
         queue.sqs_client.cache_clear()  # a client cached for an earlier stack points elsewhere
-        ensure_demo_shop(stack)
+        stack.add_shop_connector(DEMO_CONNECTOR_ID)  # as in the demo stack: connected, callback known
         local_api = LocalApi(stack).start(port=0)
         try:
             yield local_api
@@ -78,9 +74,9 @@ def test_every_sample_event_is_answered_without_a_server_error(api: LocalApi) ->
     answers = {name: (r.status_code, r.json()["status"]) for name, r in statuses.items()}
     assert answers["webhook_shop_customer_updated.json"] == (202, "accepted")
     assert answers["webhook_shop_payment_captured.json"] == (202, "accepted")
-    assert answers["webhook_freshbooks_invoice_paid.json"] == (202, "accepted")
-    # The demo connector has no FreshBooks OAuth tokens: the handshake is stored pending, our side → 500.
-    assert answers["webhook_freshbooks_callback_verify.json"] == (500, "error")
+    assert answers["webhook_freshbooks_payment_create.json"] == (202, "accepted")
+    # FreshBooks (the sandbox) knows the demo callback: the handshake's verifier is confirmed.
+    assert answers["webhook_freshbooks_callback_verify.json"] == (200, "verified")
     queued(api)
 
 

@@ -24,6 +24,7 @@ def stack():
     with LocalStack(seed_demo=False) as local:
         local.add_shop_connector(CID)
         api = LocalApi(local).start(port=0)
+        local.api_url = api.url
         local.shop.subscribe(f"{api.url}/webhooks/{CID}")
         try:
             yield local
@@ -71,8 +72,8 @@ def test_signed_order_created_becomes_one_invoice_for_the_right_client_with_the_
     assert [Decimal(line["unit_cost"]["amount"]) for line in invoice["lines"]] == [
         Decimal(line["unitPrice"]) for line in order["lineItems"]
     ]
-    link = CrossReferences(state_table(stack.table_name)).get(CID, "shop-order", "ord_2001")
-    assert link["invoice_id"] == str(invoice["id"]) or link["invoice_id"] == invoice["id"]
+    link = CrossReferences(state_table(stack.table_name)).get(CID, "shop-document", "ord_2001")
+    assert link["target_id"] == str(invoice["id"])
 
 
 def test_the_same_webhook_delivered_three_times_makes_one_invoice(stack):
@@ -100,7 +101,7 @@ def test_payment_before_its_order_waits_and_becomes_one_payment_once_the_order_l
     [recorded] = stack.freshbooks.payments(invoice["id"])
     assert Decimal(recorded["amount"]["amount"]) == Decimal(payment["amount"])
     assert payment["transactionId"] in recorded["note"]
-    assert any("arrived before order" in m for m in run_log_messages(stack))
+    assert any("arrived before document ord_2004" in m for m in run_log_messages(stack))
 
 
 def test_unknown_sku_fails_with_its_reason_while_the_rest_of_the_batch_succeeds(stack):
@@ -152,7 +153,7 @@ def test_crash_after_the_invoice_was_created_but_before_the_cross_reference_was_
     crashed = []
 
     def crash_once(self, connector_id, system, key, link):
-        if system == "shop-order" and not crashed:
+        if system == "shop-document" and not crashed:
             crashed.append(key)
             raise RuntimeError("Lambda died right after FreshBooks created the invoice")
         return real_put(self, connector_id, system, key, link)
@@ -163,7 +164,7 @@ def test_crash_after_the_invoice_was_created_but_before_the_cross_reference_was_
     assert crashed == ["ord_2003"]
     assert counts["failed"] == 1  # reported as a batch item failure, redelivered, then succeeded
     assert len(invoices_for(stack, stack.shop.order("ord_2003")["number"])) == 1
-    assert CrossReferences(state_table(stack.table_name)).get(CID, "shop-order", "ord_2003")
+    assert CrossReferences(state_table(stack.table_name)).get(CID, "shop-document", "ord_2003")
 
 
 def test_tampered_and_replayed_webhooks_are_rejected_and_nothing_is_queued(stack):
@@ -173,23 +174,107 @@ def test_tampered_and_replayed_webhooks_are_rejected_and_nothing_is_queued(stack
     assert queue_depth(stack) == 0
 
 
-def test_freshbooks_invoice_paid_marks_the_shop_order_paid(stack):
-    from local.scenarios.sample_events import freshbooks_callback
+def freshbooks_client(stack: LocalStack):
+    """Our FreshBooks client for the test connector (what a bookkeeper's action in FreshBooks stands for)."""
+    from invoice_relay.partners.freshbooks.target import FreshBooksTarget
+    from invoice_relay.storage.state import ConnectorStore, Leases
 
+    config = ConnectorStore(state_table(stack.table_name)).get(CID)
+    return FreshBooksTarget.from_config(CID, config.target, Leases(state_table(stack.table_name))).client
+
+
+def subscribe_freshbooks(stack: LocalStack, event: str = "payment.create") -> None:
+    """Register a FreshBooks callback to our webhook URL: FreshBooks sends the verification at once, the
+    intake confirms it with FreshBooks (the handshake), and signed events follow."""
+    client = freshbooks_client(stack)
+    callback = client.create_callback(event, f"{stack.api_url}/webhooks/{CID}")
+    registered = {c["callbackid"]: c for c in stack.freshbooks.callbacks()}
+    assert registered[callback["callbackid"]]["verified"]
+
+
+def test_a_payment_recorded_in_freshbooks_marks_the_shop_order_paid_once_nothing_is_outstanding(stack):
+    subscribe_freshbooks(stack)
     order_created(stack, "ord_2003")
     stack.drain_delivery_queue()
     [invoice] = invoices_for(stack, stack.shop.order("ord_2003")["number"])
-    fields = {
-        "name": "invoice.paid",
-        "object_id": str(invoice["id"]),
-        "account_id": stack.freshbooks.account_id,
-        "business_id": "1",
-        "identity_id": "1",
-        "user_id": "1",
-    }
-    answer = stack.invoke("WebhookFunction", freshbooks_callback(fields, connector_id=CID))
-    assert answer["statusCode"] == 202, answer
+    client = freshbooks_client(stack)
+    total = Decimal(invoice["amount"]["amount"])
+
+    part = client.create_payment(
+        {
+            "invoiceid": invoice["id"],
+            "amount": {"amount": "1.00", "code": "USD"},
+            "date": "2026-11-21",
+            "type": "Check",
+        }
+    )
+    stack.drain_delivery_queue()
+    assert stack.shop.order("ord_2003")["status"] != "paid"  # 1.00 paid, the rest still outstanding
+    assert any("still has" in m and "outstanding" in m for m in run_log_messages(stack))
+
+    rest = client.create_payment(
+        {
+            "invoiceid": invoice["id"],
+            "amount": {"amount": str(total - Decimal("1.00")), "code": "USD"},
+            "date": "2026-11-21",
+            "type": "Check",
+        }
+    )
     stack.drain_delivery_queue()
     order = stack.shop.order("ord_2003")
     assert order["status"] == "paid"
-    assert order["paymentReference"] == f"freshbooks-invoice-{invoice['id']}"
+    assert order["paymentReference"] == f"freshbooks-payment-{rest['id']}"
+    assert part["id"] != rest["id"]
+
+
+def test_a_shop_connector_without_its_freshbooks_connection_holds_orders_until_it_is_connected(stack):
+    from urllib.parse import parse_qs, urlsplit
+
+    from invoice_relay.storage.held import HeldWork
+
+    cid = "shop-not-connected"
+    stack.add_shop_connector(cid, connect_oauth=False)
+    stack.shop.unsubscribe_all()  # only this connector hears the shop
+    stack.shop.subscribe(f"{stack.api_url}/webhooks/{cid}")
+    stack.shop.emit("order.created", stack.shop.order("ord_2006"))
+    counts = stack.drain_delivery_queue()
+    assert counts["failed"] == 0 and not invoices_for(stack, stack.shop.order("ord_2006")["number"])
+    held = HeldWork(state_table(stack.table_name))
+    assert held.count(cid) >= 1  # held, not failed: the order is nobody's mistake
+    runs = RunHistory(state_table(stack.table_name)).recent_runs(cid, 10)
+    assert runs[0]["status"] == "failed" and "FreshBooks is not connected" in runs[0]["reason"]
+
+    # The user connects FreshBooks: /oauth/<id>/connect → consent page → /oauth/<id>/callback.
+    connect = stack.invoke(
+        "OAuthFunction", api_event("GET", f"/oauth/{cid}/connect", "/oauth/{connector_id}/connect", cid)
+    )
+    assert connect["statusCode"] == 302
+    consent = (connect.get("headers") or {}).get("Location") or connect["multiValueHeaders"]["Location"][0]
+    state = parse_qs(urlsplit(consent).query)["state"][0]
+    code = stack.freshbooks.authorize(stack.oauth_redirect_uri(cid))
+    answer = stack.invoke(
+        "OAuthFunction",
+        api_event(
+            "GET",
+            f"/oauth/{cid}/callback",
+            "/oauth/{connector_id}/callback",
+            cid,
+            {"code": code, "state": state},
+        ),
+    )
+    assert answer["statusCode"] == 200, answer
+    assert held.count(cid) == 0  # released onto the queue
+    stack.drain_delivery_queue()
+    assert len(invoices_for(stack, stack.shop.order("ord_2006")["number"])) == 1
+
+
+def api_event(method: str, path: str, resource: str, cid: str, query: dict | None = None) -> dict:
+    from local.runtime.api_gateway import proxy_event
+
+    return proxy_event(
+        method=method,
+        resource=resource,
+        path=path,
+        query=list((query or {}).items()),
+        path_parameters={"connector_id": cid},
+    )

@@ -20,12 +20,15 @@ from botocore.exceptions import ClientError
 
 from invoice_relay.connector import ConnectorConfig
 from invoice_relay.errors import PermanentError, TransientError
+from invoice_relay.partners.freshbooks import callbacks
+from invoice_relay.partners.freshbooks.target import FreshBooksTarget
 from invoice_relay.pipeline import queue
 from invoice_relay.pipeline.services import services
 from invoice_relay.pipeline.work import WorkItem
 from invoice_relay.storage.state import ConnectorStore
 from invoice_relay.storage.table import state_table
-from invoice_relay.webhooks import freshbooks, intake
+from invoice_relay.storage.webhooks import WebhookDeliveries
+from invoice_relay.webhooks import intake
 from local.scenarios.sample_events import freshbooks_callback, shop_webhook
 from local.scenarios.stack import LocalStack
 
@@ -127,7 +130,7 @@ def raw_object(stack: LocalStack, key: str) -> bytes:
 
 
 def dedupe_record(stack: LocalStack, delivery_id: str) -> dict[str, Any] | None:
-    return state_table(stack.table_name).get_item(Key=intake.DeliveryLedger.key(CID, delivery_id)).get("Item")
+    return state_table(stack.table_name).get_item(Key=WebhookDeliveries.key(CID, delivery_id)).get("Item")
 
 
 def store_verifiers(
@@ -385,7 +388,7 @@ def test_a_queue_failure_is_a_503_and_the_retry_is_not_a_duplicate(
         raise aws_error("SendMessage")
 
     with monkeypatch.context() as patch:
-        patch.setattr(intake, "enqueue", unavailable)
+        patch.setattr(services().queue, "send", unavailable)
         status, body = post(stack, event)
 
     assert (status, body["status"]) == (503, "error")
@@ -424,7 +427,7 @@ def test_a_claim_left_by_a_crashed_invocation_blocks_retries_only_until_its_leas
     delivery_id = event["headers"]["webhook-id"]
     now = int(dt.datetime.now(dt.UTC).timestamp())
     crashed = {
-        **intake.DeliveryLedger.key(CID, delivery_id),
+        **WebhookDeliveries.key(CID, delivery_id),
         "state": "processing",
         "owner": "a-crashed-invocation",
         "lease_until": now + 30,
@@ -459,20 +462,22 @@ def handshake(callback_id: str, verifier: str) -> dict[str, Any]:
     return freshbooks_callback(fields, verifier=None, connector_id=CID)
 
 
-def paid_callback(invoice_id: str, verifier: str = VERIFIER) -> dict[str, Any]:
-    fields = {"name": "invoice.paid", "object_id": invoice_id, "account_id": "xZNQ1X", "user_id": "1"}
+def payment_callback(payment_id: str, verifier: str = VERIFIER) -> dict[str, Any]:
+    fields = {"name": "payment.create", "object_id": payment_id, "account_id": "xZNQ1X", "user_id": "1"}
     return freshbooks_callback(fields, verifier=verifier, connector_id=CID)
 
 
 class FakeFreshBooksTarget:
-    """Stands in for the FreshBooks adapter in the handler's confirmation hook."""
+    """Stands in for the FreshBooks target whose client confirms a handshake."""
 
-    def __init__(self, refuse: bool = False):
+    def __init__(self, refuse: bool | str = False):
         self.refuse = refuse
         self.confirmed: list[tuple[str, str]] = []
         self.client = self
 
     def verify_callback(self, callback_id: str, verifier: str) -> dict[str, Any]:
+        if self.refuse == "unreachable":
+            raise TransientError("FreshBooks timed out", partner="freshbooks")
         if self.refuse:
             raise PermanentError("FreshBooks: verifier does not match", partner="freshbooks", status=422)
         self.confirmed.append((callback_id, verifier))
@@ -482,12 +487,17 @@ class FakeFreshBooksTarget:
         pass
 
 
+def use_target(monkeypatch: pytest.MonkeyPatch, fake: FakeFreshBooksTarget) -> FakeFreshBooksTarget:
+    """The FreshBooks callbacks of the connector confirm handshakes through `fake`."""
+    monkeypatch.setattr(FreshBooksTarget, "from_config", classmethod(lambda cls, *args, **kwargs: fake))
+    return fake
+
+
 def test_the_freshbooks_handshake_confirms_and_stores_the_verifier(
     stack: LocalStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store_verifiers(stack, {})
-    fake = FakeFreshBooksTarget()
-    monkeypatch.setattr(services(), "target_for", lambda config: fake)
+    fake = use_target(monkeypatch, FakeFreshBooksTarget())
 
     status, body = post(stack, handshake("3001", VERIFIER))
 
@@ -498,11 +508,11 @@ def test_the_freshbooks_handshake_confirms_and_stores_the_verifier(
     # The handshake body holds a secret: it is never archived.
     assert not any(VERIFIER.encode() in raw_object(stack, key) for key in archived(stack, ""))
 
-    status, body = post(stack, paid_callback("987654"))  # now signed callbacks count
+    status, body = post(stack, payment_callback("987654"))  # now signed callbacks count
 
     assert (status, body["status"]) == (202, "accepted")
     (item,) = drain(stack)
-    assert (item.source_system, item.event_type, item.source_id) == ("freshbooks", "invoice.paid", "987654")
+    assert (item.source_system, item.event_type, item.source_id) == ("freshbooks", "payment.create", "987654")
     assert item.payload["account_id"] == "xZNQ1X"
     assert (
         item.raw_key
@@ -516,7 +526,7 @@ def test_a_handshake_freshbooks_refuses_leaves_the_verifier_pending(
 ) -> None:
     # Anybody can post a callback.verify: its verifier must not sign anything until FreshBooks accepts it.
     store_verifiers(stack, {"3001": VERIFIER})
-    monkeypatch.setattr(services(), "target_for", lambda config: FakeFreshBooksTarget(refuse=True))
+    use_target(monkeypatch, FakeFreshBooksTarget(refuse=True))
 
     status, body = post(stack, handshake("3002", "forged-verifier"))
 
@@ -525,7 +535,7 @@ def test_a_handshake_freshbooks_refuses_leaves_the_verifier_pending(
         "verifiers": {"3001": VERIFIER},
         "pending": {"3002": "forged-verifier"},
     }
-    status, _ = post(stack, paid_callback("111", verifier="forged-verifier"))
+    status, _ = post(stack, payment_callback("111", verifier="forged-verifier"))
     assert status == 401
     assert drain(stack) == []
 
@@ -543,12 +553,12 @@ def test_a_handshake_that_cannot_be_confirmed_yet_stores_the_verifier_as_pending
 
 def test_a_freshbooks_callback_is_queued_once_and_tampering_is_rejected(stack: LocalStack) -> None:
     store_verifiers(stack, {"3001": VERIFIER})
-    event = paid_callback("555")
+    event = payment_callback("555")
 
     answers = [post(stack, event)[1]["status"] for _ in range(2)]
-    tampered = paid_callback("556")
+    tampered = payment_callback("556")
     tampered["body"] = tampered["body"].replace("556", "557")
-    unsigned = paid_callback("558")
+    unsigned = payment_callback("558")
     del unsigned["headers"]["X-FreshBooks-Hmac-SHA256"]
 
     assert answers == ["accepted", "duplicate"]
@@ -572,45 +582,23 @@ def test_an_unrouted_freshbooks_event_is_archived_and_ignored(stack: LocalStack)
     assert drain(stack) == []
 
 
-def test_without_a_confirmation_hook_the_handshake_answers_pending(stack: LocalStack) -> None:
-    # accept_webhook itself, as a caller without the FreshBooks adapter would use it.
+def test_a_handshake_freshbooks_cannot_be_reached_for_is_a_503(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store_verifiers(stack, {})
-    event = handshake("3004", "verifier-3004")
-    body = event["body"].encode()
+    use_target(monkeypatch, FakeFreshBooksTarget(refuse="unreachable"))
 
-    result = intake.accept_webhook(CID, event["headers"], body, services(), now=dt.datetime.now(dt.UTC))
+    status, body = post(stack, handshake("3005", "verifier-3005"))
 
-    assert (result.status_code, result.body) == (
-        202,
-        {"status": "verification_pending", "callback_id": "3004"},
-    )
-    assert result.verification is not None
-    assert (result.verification.callback_id, result.verification.verifier) == ("3004", "verifier-3004")
-    assert stored_verifiers(stack)["pending"] == {"3004": "verifier-3004"}
-
-
-def test_a_handshake_freshbooks_cannot_be_reached_for_is_a_503(stack: LocalStack) -> None:
-    store_verifiers(stack, {})
-    event = handshake("3005", "verifier-3005")
-
-    def unreachable(config: ConnectorConfig, callback_id: str, verifier: str) -> None:
-        raise TransientError("FreshBooks timed out", partner="freshbooks")
-
-    now = dt.datetime.now(dt.UTC)
-    body = event["body"].encode()
-    result = intake.accept_webhook(
-        CID, event["headers"], body, services(), now=now, confirm_callback=unreachable
-    )
-
-    assert (result.status_code, result.status) == (503, "error")
+    assert (status, body["status"]) == (503, "error")
     assert stored_verifiers(stack) == {"verifiers": {}, "pending": {"3005": "verifier-3005"}}
 
 
 def test_forged_handshakes_cannot_grow_the_verifier_secret(stack: LocalStack) -> None:
     store_verifiers(stack, {"3001": VERIFIER})
-    store = freshbooks.CallbackVerifiers(VERIFIER_SECRET_NAME, client=stack.aws.client("secretsmanager"))
+    store = callbacks.CallbackVerifiers(VERIFIER_SECRET_NAME, client=stack.aws.client("secretsmanager"))
 
-    for callback_id in range(5000, 5000 + freshbooks.MAX_PENDING + 5):
+    for callback_id in range(5000, 5000 + callbacks.MAX_PENDING + 5):
         store.add_pending(str(callback_id), f"forged-{callback_id}")
 
     stored = stored_verifiers(stack)

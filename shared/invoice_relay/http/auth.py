@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Any
 import requests
 from pydantic import SecretStr
 
-from ..errors import AuthenticationError, PermanentError, TransientError
+from ..errors import AuthenticationError, TransientError
 from ..logs import logger
 from .session import Timeout, partner_session
-from .status import partner_error_message, raise_for_partner_status, transport_error
+from .status import partner_error_message, raise_for_partner_status, token_endpoint_status, transport_error
 
 if TYPE_CHECKING:
     from .client import PartnerClient
@@ -235,21 +235,21 @@ class ClientCredentialsAuth(BearerTokenAuth):
             response = session.post(self.token_url, data=form, timeout=TOKEN_TIMEOUT)
         except requests.RequestException as exc:
             raise transport_error(exc, self.partner) from exc
-        if response.status_code == 400:
-            # RFC 6749 allows 400 for invalid_client; either way these credentials do not work.
+        if response.status_code in (400, 401):
+            # RFC 6749 §5.2: invalid_client is a 401 (or 400); either way these credentials do not work.
             message = partner_error_message(response)
             raise AuthenticationError(
-                f"{self.partner} refused our client credentials (HTTP 400 on the token request)"
-                + (f": {message}" if message else ""),
+                f"{self.partner} refused our client credentials (HTTP {response.status_code} on the token "
+                "request)" + (f": {message}" if message else ""),
                 partner=self.partner,
-                status=400,
+                status=response.status_code,
             )
-        raise_for_partner_status(response, self.partner)
+        token_endpoint_status(response, self.partner)
         body = _json_object(response, self.partner, "the token request")
         token = body.get("access_token")
         token_type = str(body.get("token_type", "bearer"))
         if not isinstance(token, str) or not token or token_type.lower() != "bearer":
-            raise PermanentError(
+            raise TransientError(
                 f"{self.partner} answered the token request without a bearer access_token",
                 partner=self.partner,
             )
@@ -288,5 +288,5 @@ def _json_object(response: requests.Response, partner: str, what: str) -> dict[s
     except ValueError:
         raise TransientError(f"{partner} answered {what} without JSON", partner=partner) from None
     if not isinstance(body, dict):
-        raise PermanentError(f"{partner} answered {what} with no JSON object", partner=partner)
+        raise TransientError(f"{partner} answered {what} with no JSON object", partner=partner)
     return body

@@ -39,11 +39,11 @@ import boto3
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ..errors import AuthenticationError, ConfigurationError, PermanentError, TransientError
+from ..errors import AuthenticationError, ConfigurationError, TransientError
 from ..logs import logger
 from ..storage.state import LeaseHeld
 from .auth import TOKEN_TIMEOUT, BearerTokenAuth, Clock, token_session
-from .status import raise_for_partner_status, transport_error
+from .status import token_endpoint_status, transport_error
 
 DEFAULT_ACCESS_TOKEN_LIFETIME = 3600
 REFRESH_MARGIN_SECONDS = 300  # refresh this long before the access token expires
@@ -221,7 +221,7 @@ class OAuthProvider:
                     partner=self.partner,
                     status=response.status_code,
                 )
-        raise_for_partner_status(response, self.partner)
+        token_endpoint_status(response, self.partner)
         try:
             body = response.json()
         except ValueError:
@@ -231,11 +231,12 @@ class OAuthProvider:
         return self._tokens_from(body, clock())
 
     def _tokens_from(self, body: object, now: float) -> OAuthTokens:
+        # A token answer without tokens is the partner's passing fault: no document is to blame.
         if not isinstance(body, Mapping):
-            raise PermanentError(f"{self.title} answered the token request with no token object")
+            raise TransientError(f"{self.title} answered the token request with no token object")
         access, refresh = body.get("access_token"), body.get("refresh_token")
         if not isinstance(access, str) or not access or not isinstance(refresh, str) or not refresh:
-            raise PermanentError(
+            raise TransientError(
                 f"{self.title} answered the token request without access_token and refresh_token",
                 partner=self.partner,
             )

@@ -56,6 +56,15 @@ def raise_for_partner_status(response: requests.Response, partner: str) -> reque
     raise error(f"{partner} {what} ({where}){detail}", partner=partner, status=status)
 
 
+def token_endpoint_status(response: requests.Response, partner: str) -> requests.Response:
+    """`raise_for_partner_status` for a token endpoint: a refused token request is never a document's
+    problem — 4xx other than 401/403/408/429 means our request (the connector's configuration) is wrong."""
+    try:
+        return raise_for_partner_status(response, partner)
+    except PermanentError as exc:
+        raise ConfigurationError(exc.reason, partner=partner, status=exc.status) from None
+
+
 def transport_error(exc: requests.RequestException, partner: str) -> RelayError:
     """The domain error for a request that got no HTTP response (timeout, connection failure, ...).
 

@@ -52,7 +52,7 @@ def _sync(config: ConnectorConfig, services: Services, run: Run) -> Finished:
                     f"product {change.key} {outcome} as {target.system} item {item_id}",
                     source_id=change.key,
                 )
-            if change.updated_at is not None:
+            if change.updated_at is not None and change.updated_at.tzinfo is not None:  # aware stamps only
                 newest = max(newest, change.updated_at) if newest else change.updated_at
     finally:
         source.close()

@@ -128,6 +128,12 @@ def deliver(item: WorkItem, services: Services) -> DeliveryResult:
     except Exception as exc:
         run.finish("failed", {}, reason=f"internal error: {type(exc).__name__}: {exc}")
         raise
+    if result.status == "ignored":  # say why nothing was delivered (a part payment, a foreign document)
+        run.event(
+            "info",
+            f"{item.event_type} {item.source_id}: nothing to deliver: {result.detail}",
+            source_id=item.source_id,
+        )
     run.finish("failed" if result.status == "failed" else "succeeded", result.as_dict())
     return result
 

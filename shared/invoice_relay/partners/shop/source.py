@@ -52,12 +52,22 @@ class ShopSource:
 
     def __init__(
         self,
-        client: ShopClient,
+        client: ShopClient | Callable[[], ShopClient],
         *,
         webhook_secrets: Callable[[bool], list[str]] | None = None,
     ):
-        self.client = client
+        # The API client is made on first use: webhook intake verifies with the webhook secrets only, so it
+        # must not need (or read) the API key.
+        self._client = client if isinstance(client, ShopClient) else None
+        self._make_client = None if isinstance(client, ShopClient) else client
         self._webhook_secrets = webhook_secrets
+
+    @property
+    def client(self) -> ShopClient:
+        if self._client is None:
+            assert self._make_client is not None
+            self._client = self._make_client()
+        return self._client
 
     @classmethod
     def from_config(
@@ -67,25 +77,26 @@ class ShopSource:
         *,
         session: requests.Session | None = None,
     ) -> ShopSource:
-        """A source for a connector's configuration: its API key (`{"api_key"}`, or the credentials given
-        as a mapping) and its webhook secrets. ConfigurationError when the key is missing (never showing
-        its value)."""
-        credentials = (
-            context.credentials(config.credentials_secret) if isinstance(context, PartnerContext) else context
-        )
-        try:
-            creds = ShopCredentials.model_validate(credentials or {})
-        except ValidationError:
-            raise ConfigurationError("shop credentials are incomplete or invalid: api_key") from None
-        secrets = None
-        if isinstance(context, PartnerContext):
+        """A source for a connector's configuration: its API key (`{"api_key"}` from the connector's secret,
+        read on first use; or the credentials given as a mapping, checked at once) and its webhook secrets.
+        ConfigurationError when the key is missing (never showing its value)."""
 
-            def secrets(fresh: bool) -> list[str]:
-                return webhook_secrets(
-                    context.credentials(config.webhook_secret, fresh=fresh), config.webhook_secret
-                )
+        def client(credentials: Mapping[str, Any] | None) -> ShopClient:
+            try:
+                creds = ShopCredentials.model_validate(credentials or {})
+            except ValidationError:
+                raise ConfigurationError("shop credentials are incomplete or invalid: api_key") from None
+            return ShopClient(config.base_url, creds.api_key, session=session)
 
-        return cls(ShopClient(config.base_url, creds.api_key, session=session), webhook_secrets=secrets)
+        if not isinstance(context, PartnerContext):
+            return cls(client(context))
+
+        def secrets(fresh: bool) -> list[str]:
+            return webhook_secrets(
+                context.credentials(config.webhook_secret, fresh=fresh), config.webhook_secret
+            )
+
+        return cls(lambda: client(context.credentials(config.credentials_secret)), webhook_secrets=secrets)
 
     def __enter__(self) -> ShopSource:
         return self
@@ -94,7 +105,8 @@ class ShopSource:
         self.close()
 
     def close(self) -> None:
-        self.client.close()
+        if self._client is not None:
+            self._client.close()
 
     # -- fresh copies ---------------------------------------------------------------------------------------
 
