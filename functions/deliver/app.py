@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -18,7 +19,7 @@ from invoice_relay.pipeline.deliver_function import Batch, idempotency_config
 
 logger = Logger()
 tracer = Tracer()
-metrics = Metrics()  # per-delivery metrics are single metrics with the connector dimension
+metrics = Metrics()  # per-delivery metrics are single metrics with the connector dimension (a batch mixes)
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -27,6 +28,7 @@ processor = BatchProcessor(event_type=EventType.SQS)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     idempotency_config().register_lambda_context(context)
+    metrics.add_metric(name="deliver_records", unit=MetricUnit.Count, value=len(event.get("Records", [])))
     batch = Batch()
 
     @tracer.capture_method

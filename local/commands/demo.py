@@ -187,6 +187,8 @@ def _print_failures(stack: LocalStack) -> None:
     history = RunHistory(state_table(stack.table_name))
     for run in history.recent_runs(fixtures.SHOP_CONNECTOR_ID, 100):
         for event in history.run_events(run["run_id"]):
+            if event.message.startswith("deliver run "):
+                continue  # the run's own start and end: the lines before say what happened
             if event.level in {"warn", "error"} or "waiting" in event.message:
                 print(f"  {event.level:<5} {event.message}")
 

@@ -44,6 +44,7 @@ class LocalPlatform:
         any_function = next(iter(functions(self.template)))
         os.environ.update(self.environment(any_function))
         runner.reset_layer_caches()
+        runner.capture_layer_logs()
         return self
 
     def stop(self) -> None:

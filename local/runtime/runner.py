@@ -75,6 +75,14 @@ _modules: dict[str, ModuleType] = {}
 _last_function: list[str] = []
 
 
+def capture_layer_logs() -> None:
+    """Send the layer's structured logs to the invocation log files from now on, also those written
+    between invocations (a local stack's own setup), which would otherwise clutter the terminal."""
+    import invoice_relay.logs  # noqa: F401 - creates the service logger and its handler
+
+    _route_logs_to_sink()
+
+
 def _route_logs_to_sink() -> None:
     for handler in logging.getLogger(SERVICE_LOGGER).handlers:
         if isinstance(handler, logging.StreamHandler) and handler.stream is not _sink:

@@ -134,7 +134,9 @@ def deliver(item: WorkItem, services: Services) -> DeliveryResult:
             f"{item.event_type} {item.source_id}: nothing to deliver: {result.detail}",
             source_id=item.source_id,
         )
-    run.finish("failed" if result.status == "failed" else "succeeded", result.as_dict())
+    failed = result.status == "failed"
+    reason = result.detail if failed else None
+    run.finish("failed" if failed else "succeeded", result.as_dict(), reason=reason)
     return result
 
 

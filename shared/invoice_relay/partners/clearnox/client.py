@@ -149,7 +149,11 @@ class ClearnoxClient(PartnerClient):
         params = {"has_document": "false", "page": number, "per_page": self.per_page}
         body = self.call("GET", ENTRIES_PATH, params=params)
         items, total_pages = _listing_page(body, number)
-        return Page(records=items, number=number, total_pages=max(total_pages, 1))
+        meta = body.get("meta") if isinstance(body, dict) else None
+        answered = meta.get("page") if isinstance(meta, dict) else None
+        # The page the partner says it answered (the paginator's loop guard compares it with the one asked).
+        answered = answered if isinstance(answered, int) and not isinstance(answered, bool) else number
+        return Page(records=items, number=answered, total_pages=max(total_pages, 1))
 
     # -- bundles ------------------------------------------------------------------------------------------
 

@@ -277,8 +277,12 @@ class FreshBooksClient(PartnerClient):
             records = result.get(key)
             if not isinstance(records, list):
                 raise self.unexpected(f"an unexpected {key} list (page {number})", "GET", path)
-            pages = result.get("pages")
-            return Page(records=records, number=number, total_pages=pages if isinstance(pages, int) else None)
+            pages, answered = result.get("pages"), result.get("page")
+            return Page(
+                records=records,
+                number=answered if isinstance(answered, int) else number,  # what it says it answered
+                total_pages=pages if isinstance(pages, int) else None,
+            )
 
         for page in self._paginator.pages(fetch):
             yield from (r for r in page.records if isinstance(r, dict))
