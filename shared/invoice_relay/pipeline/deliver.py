@@ -79,6 +79,11 @@ class DeliveryResult:
     target_id: str | None = None
     target_number: str | None = None
 
+    @classmethod
+    def created(cls, target_system: str, delivered: Delivered) -> DeliveryResult:
+        """A document created (or found created) at the target."""
+        return cls("delivered", f"{target_system} {delivered.number}", delivered.target_id, delivered.number)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,
@@ -229,12 +234,7 @@ class Delivery:
             f"customer {work.customer.email or work.customer.name})",
             number=document.number,
         )
-        return DeliveryResult(
-            "delivered",
-            f"{self.config.target.system} {delivered.number}",
-            delivered.target_id,
-            delivered.number,
-        )
+        return DeliveryResult.created(self.config.target.system, delivered)
 
     def customer_changed(self, work: CustomerChanged) -> DeliveryResult:
         customer = work.customer
@@ -349,12 +349,7 @@ class Delivery:
             "processed",
             number=document.number,
         )
-        return DeliveryResult(
-            "delivered",
-            f"{self.config.target.system} {delivered.number}",
-            delivered.target_id,
-            delivered.number,
-        )
+        return DeliveryResult.created(self.config.target.system, delivered)
 
     def _settle(self, ref: SourceRef, state: DocumentState, **fields: Any) -> None:
         record = self.services.documents.get(self.cid, ref.id)
