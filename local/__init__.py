@@ -8,8 +8,12 @@
 The layer (`shared/`) is importable at the root, as from /opt/python on Lambda.
 """
 
+import os
 import sys
 from pathlib import Path
+
+# As template.yaml sets it for every function: the layer's loggers join the service's logger.
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "invoice-relay")
 
 _LAYER = str(Path(__file__).resolve().parent.parent / "shared")
 if _LAYER not in sys.path:

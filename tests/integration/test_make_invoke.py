@@ -73,3 +73,27 @@ def test_a_shop_sample_is_signed_again_at_invoke_time():
     assert fresh["headers"]["webhook-id"] == committed["headers"]["webhook-id"]
     assert int(fresh["headers"]["webhook-timestamp"]) > int(committed["headers"]["webhook-timestamp"])
     assert fresh["body"] == committed["body"]
+
+
+def test_stdout_is_the_result_alone_so_it_pipes_into_jq():
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "local.commands.invoke",
+            "WebhookFunction",
+            str(EVENTS / "webhook_shop_order_created.json"),
+        ],
+        cwd=EVENTS.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)  # nothing but the handler's answer on stdout
+    assert result["statusCode"] == 202
+    assert '"message":"webhook accepted"' in done.stderr  # the function's logs went to stderr
