@@ -109,7 +109,7 @@ class FakeLedger:
             else None
         )
 
-    def acknowledge(self, ref: SourceRef, outcome: Outcome) -> None:
+    def acknowledge(self, ref: SourceRef, outcome: Outcome, *, check_first: bool = False) -> None:
         record = BOOKS.source[ref.id]
         if outcome.delivered:
             record.update(status="done", target_number=outcome.target_number)

@@ -97,3 +97,23 @@ def drain(
         counts["records"] += len(received)
         counts["failed"] += len(failed)
     return counts
+
+
+def redrive(dead_letter_url: str, queue_url: str) -> int:
+    """Move every message from a dead-letter queue back to its source queue (body and attributes kept)."""
+    sqs = boto3.client("sqs")
+    moved = 0
+    while True:
+        messages = sqs.receive_message(
+            QueueUrl=dead_letter_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], WaitTimeSeconds=0
+        ).get("Messages", [])
+        if not messages:
+            return moved
+        for message in messages:
+            sqs.send_message(
+                QueueUrl=queue_url,
+                MessageBody=message["Body"],
+                MessageAttributes=message.get("MessageAttributes", {}),
+            )
+            sqs.delete_message(QueueUrl=dead_letter_url, ReceiptHandle=message["ReceiptHandle"])
+            moved += 1

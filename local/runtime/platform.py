@@ -18,8 +18,8 @@ from local.runtime.embedded_aws import EmbeddedAWS
 from local.runtime.template import function_environment, functions, load_template
 
 STAGE = "dev"
-# Locally, an event that waits for another (a payment before its order) is retried after 1 s, not 15 s.
-LOCAL_OVERRIDES = {"DEPENDENCY_WAIT_SECONDS": "1"}
+# Environment the local platform sets on top of the template's (none today).
+LOCAL_OVERRIDES: dict[str, str] = {}
 
 
 class UnknownFunction(ValueError):
@@ -91,6 +91,11 @@ class LocalPlatform:
             memory=spec.memory_size,
             echo_logs=echo_logs,
         )
+
+    def redrive_dead_letters(self) -> int:
+        """Move every message of the delivery DLQ back onto the delivery queue (what an operator's redrive
+        from the console does); returns how many."""
+        return event_source.redrive(self.physical["DeliveryDeadLetterQueue"], self.delivery_queue_url)
 
     def drain_delivery_queue(self, *, wait_for_delayed: float = 0.0) -> dict[str, int]:
         """Feed the delivery queue to DeliverFunction, as the SQS event source mapping would."""

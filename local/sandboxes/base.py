@@ -16,8 +16,9 @@ Control endpoints (never faulted, rate limited or logged):
   be a subset of the request's query parameters (values compared as strings). Faults are matched in
   the order queued; each answers `times` matching requests, then disappears. `status` omitted with
   `delay` set: the request is held for `delay` seconds and then handled normally (a slow partner, for
-  timeout tests). `body` omitted: the partner's usual error body for that status. `GET` lists the
-  queued faults, `DELETE` clears them.
+  timeout tests). `"after": true`: the request is handled normally (the partner acts) and only its
+  answer is replaced by the fault — an answer lost after the partner acted. `body` omitted: the
+  partner's usual error body for that status. `GET` lists the queued faults, `DELETE` clears them.
 - `GET /_sandbox/requests`: the requests received so far (method, path, query, json, headers, time,
   the response `status`; `fault`/`rate_limited` when the sandbox answered instead of the API).
   Authorization, Cookie and API-key headers and password/secret/token fields of JSON bodies are
@@ -62,6 +63,9 @@ class Fault:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    after: bool = (
+        False  # the request is handled (the partner acts), then its answer is replaced: a lost answer
+    )
 
     def __post_init__(self) -> None:
         self.method = self.method.upper()
@@ -106,6 +110,7 @@ class Fault:
             "body": self.body,
             "headers": self.headers,
             "delay": self.delay,
+            "after": self.after,
         }
 
 
@@ -204,11 +209,21 @@ class SandboxServer:
         body: Any = None,
         headers: dict[str, str] | None = None,
         delay: float = 0.0,
+        after: bool = False,
     ) -> Fault:
         """Queue an injected response for the next `times` requests matching `method`, `path` and `query`
         (see the module docstring). Returns the queued fault."""
         fault = Fault(
-            method, path, dict(query or {}), status, times, retry_after, body, dict(headers or {}), delay
+            method,
+            path,
+            dict(query or {}),
+            status,
+            times,
+            retry_after,
+            body,
+            dict(headers or {}),
+            delay,
+            after,
         )
         with self._lock:
             self._faults.append(fault)
@@ -287,7 +302,9 @@ class SandboxServer:
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)
-            if fault.status is not None:
+            if fault.status is not None and fault.after:
+                g.sandbox_fault_after = fault  # handled now, its answer lost on the way back
+            elif fault.status is not None:
                 entry["fault"] = fault.status
                 return self._fault_response(fault)
         wait = self._rate_limit_wait()
@@ -315,10 +332,14 @@ class SandboxServer:
 
     def _record_status(self, response: Response) -> Response:
         entry = g.get("sandbox_log_entry")
+        after = g.get("sandbox_fault_after")
         if entry is not None:
             with self._lock:
-                entry["status"] = response.status_code
-        return response
+                entry["status"] = response.status_code  # what the partner did
+                if after is not None:
+                    entry["fault"] = after.status
+                    entry["answer_lost"] = True
+        return self._fault_response(after) if after is not None else response
 
     def _take_fault(self, method: str, path: str, query: dict[str, str]) -> Fault | None:
         with self._lock:

@@ -16,7 +16,6 @@ class Settings(BaseModel):
     bucket_name: str = Field(alias="BUCKET_NAME", min_length=1)
     delivery_queue_url: str | None = Field(default=None, alias="DELIVERY_QUEUE_URL")
     idempotency_table_name: str | None = Field(default=None, alias="IDEMPOTENCY_TABLE_NAME")
-    dependency_wait_seconds: int = Field(default=15, alias="DEPENDENCY_WAIT_SECONDS", ge=0, le=900)
     stage: str = Field(default="dev", alias="STAGE")
     export_link_ttl_seconds: int = Field(default=7 * 24 * 3600, alias="EXPORT_LINK_TTL_SECONDS", gt=0)
     run_log_ttl_days: int = Field(default=90, alias="RUN_LOG_TTL_DAYS", gt=0)

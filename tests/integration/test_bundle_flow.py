@@ -106,3 +106,38 @@ def test_an_entry_still_missing_is_sent_again_only_after_the_grace_period(stack)
     assert after_grace["counts"]["resent"] == 1
     assert after_grace["counts"]["entries_sent"] == 1
     assert stack.clearnox.documents_for(entry) is not None
+
+
+def bundle_tags(stack: LocalStack) -> dict[str, str]:
+    """Stored bundle key → its `upload` tag."""
+    s3 = stack.aws.client("s3")
+    keys = [
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=stack.bucket_name, Prefix=f"bundles/{CID}/").get("Contents", [])
+    ]
+    return {
+        key: {
+            t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=stack.bucket_name, Key=key)["TagSet"]
+        }.get("upload", "")
+        for key in keys
+    }
+
+
+def test_a_bundle_stored_but_never_uploaded_stays_tagged_pending_for_the_lifecycle_rule(stack, monkeypatch):
+    from invoice_relay.pipeline import bundle as bundle_module
+
+    stack.seed_drop_zone(CID, without_pdf=0)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("the Lambda died before the upload")
+
+    monkeypatch.setattr(bundle_module, "_upload", crash)
+    with pytest.raises(RuntimeError):
+        bundle(stack)
+    monkeypatch.undo()
+    [pending] = bundle_tags(stack).values()
+    assert pending == "pending"  # expires after 7 days (template: ExpireBundlesNeverUploaded)
+
+    again = bundle(stack)  # the entries go out in a new bundle
+    assert again["counts"]["bundles_sent"] == 1
+    assert sorted(bundle_tags(stack).values()) == ["done", "pending"]

@@ -543,8 +543,8 @@ def test_deliver_invoice(sandbox, target):
     assert fetched["invoice_number"] == number and len(fetched["lines"]) == 2
 
 
-def test_a_total_that_differs_from_the_source_is_a_note(sandbox, target):
-    """The source rounded tax per line (2 × 1.01), FreshBooks rounds it on the sum (2.03)."""
+def per_line_rounded_document() -> Document:
+    """The source rounded tax per line (2 × 1.01 = 2.02); FreshBooks rounds it on the sum (2.03)."""
     lines = [
         {"position": n, "sku": sku, "quantity": 1, "unit_price": "12.30", "tax_rate": "8.25"}
         for n, sku in enumerate(("TEE-BLK-M", "MUG-12OZ"), start=1)
@@ -560,14 +560,35 @@ def test_a_total_that_differs_from_the_source_is_a_note(sandbox, target):
         }
     )
     assert document.totals.total == Decimal("26.62")
-    delivered = deliver(target, document)
+    return document
+
+
+def test_a_rounding_difference_is_evened_out_with_an_adjustment_line_and_noted(sandbox, target):
+    delivered = deliver(target, per_line_rounded_document())
+    [invoice] = sandbox.invoices()
+    assert invoice["amount"]["amount"] == "26.62"  # the source's total, to the cent
+    adjustment = invoice["lines"][-1]
+    assert (adjustment["name"], adjustment["unit_cost"]["amount"], adjustment["taxAmount1"]) == (
+        "Rounding adjustment",
+        "-0.01",
+        "0",
+    )
+    assert delivered.notes == (
+        "FreshBooks invoice 0000001: a rounding adjustment of -0.01 USD makes its total equal the source's "
+        "26.62 (FreshBooks rounds tax per invoice)",
+    )
+    assert deliver(target, per_line_rounded_document()).notes == ()  # found again: nothing new to say
+
+
+def test_without_adjustments_a_total_that_differs_from_the_source_is_a_note(sandbox, connector, aws, leases):
+    connect(connector, aws)
+    connector.config = connector.config.model_copy(update={"rounding_adjustment_limit": Decimal(0)})
+    delivered = deliver(make_target(connector, aws, leases), per_line_rounded_document())
     [invoice] = sandbox.invoices()
     assert invoice["amount"]["amount"] == "26.63"
     assert delivered.notes == (
-        "FreshBooks invoice 0000001 totals 26.63 USD but the source document 1050 totals 26.62 "
-        "(tax rounding?)",
+        "FreshBooks invoice 0000001 totals 26.63 USD but the source document 1050 totals 26.62",
     )
-    assert deliver(target, document).notes == ()  # found again: nothing new to say
 
 
 def test_unknown_sku_fails_naming_it_and_creates_nothing(sandbox, target):

@@ -141,8 +141,8 @@ def test_customer_updated_updates_the_freshbooks_client(stack):
 
 
 def test_freshbooks_5xx_and_429_then_success_deliver_once(stack):
-    stack.freshbooks.inject_fault(method="POST", path=r"/invoices/invoices$", status=503, times=1)
-    stack.freshbooks.inject_fault(method="GET", path=r"/users/clients$", status=429, times=1, retry_after=1)
+    stack.freshbooks.inject_fault(method="POST", path=r".*/invoices/invoices", status=503, times=1)
+    stack.freshbooks.inject_fault(method="GET", path=r".*/users/clients", status=429, times=1, retry_after=1)
     order_created(stack, "ord_2008")
     stack.drain_delivery_queue()
     assert len(invoices_for(stack, stack.shop.order("ord_2008")["number"])) == 1

@@ -491,3 +491,55 @@ def test_another_403_is_an_authentication_error_as_usual():
     client = FreshBooksClient(CONFIG, PartnerAuth(), session=requests.Session())
     with pytest.raises(AuthenticationError, match=r"refused our credentials .*: account suspended"):
         client.raise_for_status(_answer(403, {"message": "account suspended"}))
+
+
+# -- rounding adjustment ------------------------------------------------------------------------------------
+
+
+def taxed_document(prices: list[str], tax_total: str, currency: str = "USD") -> Document:
+    lines = [
+        {"position": n, "description": f"Line {n}", "quantity": 1, "unit_price": price, "tax_rate": "8.25"}
+        for n, price in enumerate(prices, start=1)
+    ]
+    base = sum((Decimal(p) for p in prices), Decimal(0))
+    return Document.model_validate(
+        {
+            "number": "R1",
+            "issue_date": dt.date(2026, 3, 3),
+            "currency": currency,
+            "buyer": {"name": "Ada", "email": "ada@example.com"},
+            "lines": lines,
+            "taxes": [{"rate": "8.25", "taxable_amount": str(base), "amount": tax_total}],
+        }
+    )
+
+
+def test_expected_total_rounds_tax_once_per_invoice_not_per_line():
+    document = taxed_document(["12.30", "12.30"], "2.02")  # the source: 1.01 per line
+    payload = mapping.invoice_payload(document, 7, due_offset_days=0, currency="USD", item_lookup={})
+    assert mapping.expected_total(payload, "USD") == Decimal("26.63")  # 24.60 + 2.0295 → 2.03
+
+
+def test_a_rounding_difference_within_the_limit_gets_an_untaxed_adjustment_line():
+    document = taxed_document(["12.30", "12.30"], "2.02")
+    payload = mapping.invoice_payload(document, 7, due_offset_days=0, currency="USD", item_lookup={})
+    assert mapping.add_rounding_adjustment(payload, document, Decimal("0.05")) == Decimal("-0.01")
+    line = payload["lines"][-1]
+    assert line["name"] == "Rounding adjustment" and "taxAmount1" not in line
+    assert line["unit_cost"] == {"amount": "-0.01", "code": "USD"}
+    assert mapping.expected_total(payload, "USD") == document.totals.total
+
+
+@pytest.mark.parametrize("limit", [Decimal(0), Decimal("0.005")])
+def test_no_adjustment_when_turned_off_or_the_difference_is_over_the_limit(limit):
+    document = taxed_document(["12.30", "12.30"], "2.02")
+    payload = mapping.invoice_payload(document, 7, due_offset_days=0, currency="USD", item_lookup={})
+    lines = len(payload["lines"])
+    assert mapping.add_rounding_adjustment(payload, document, limit) == 0
+    assert len(payload["lines"]) == lines
+
+
+def test_no_adjustment_when_the_totals_already_agree():
+    document = taxed_document(["10.00"], "0.83")
+    payload = mapping.invoice_payload(document, 7, due_offset_days=0, currency="USD", item_lookup={})
+    assert mapping.add_rounding_adjustment(payload, document, Decimal("0.05")) == 0

@@ -291,6 +291,7 @@ class S3MultipartWriter:
         part_size: int = PART_SIZE,
         content_type: str = ZIP_CONTENT_TYPE,
         metadata: dict[str, str] | None = None,
+        tagging: str | None = None,
     ):
         if part_size < MIN_PART_SIZE:
             raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3's minimum part size)")
@@ -299,6 +300,8 @@ class S3MultipartWriter:
         self.key = key
         self.part_size = part_size
         self._object_args: dict[str, Any] = {"ContentType": content_type, "Metadata": metadata or {}}
+        if tagging:
+            self._object_args["Tagging"] = tagging  # URL-encoded `key=value&...`, as S3 takes it
         self._buffer = bytearray()
         self._hash = hashlib.sha256()
         self._upload_id: str | None = None
@@ -424,6 +427,7 @@ def stream_bundle(
     chunk_size: int = READ_CHUNK_SIZE,
     use_s3_checksums: bool = True,
     force_zip64: bool = False,
+    tagging: str | None = None,
 ) -> BundleResult:
     """Write a zip of `members` (drop-zone objects in `bucket`) to `s3://bucket/dest_key`, streaming.
 
@@ -433,6 +437,7 @@ def stream_bundle(
     with the reason. With `max_bytes`, a member that would make the archive (with room for its metadata)
     larger is deferred. Zip64 is used from the first member that needs it (`force_zip64`: for all).
     `use_s3_checksums=False` always computes CRC-32s by a first read (see the module docstring).
+    `tagging` (e.g. `upload=pending`) is set on the stored object.
     Raises (and leaves nothing stored) when S3 fails, or TransientError when an object's bytes contradict
     the size or CRC-32 that S3 stated for it.
     """
@@ -445,7 +450,7 @@ def stream_bundle(
         use_s3_checksums=use_s3_checksums,
         zip64=force_zip64,
     )
-    writer = S3MultipartWriter(s3, bucket, dest_key, part_size=part_size)
+    writer = S3MultipartWriter(s3, bucket, dest_key, part_size=part_size, tagging=tagging)
     try:
         with writer:
             for chunk in stream_zip(bundle.zip_members(members), chunk_size=chunk_size):

@@ -351,12 +351,13 @@ def complete_connection(
     clock: Clock = time.time,
 ) -> OAuthTokens:
     """Finish a connection after the partner redirected back with `code`: exchange it and store the tokens
-    (generation = previous + 1, or 1 for a first connection)."""
-    tokens = provider.exchange_code(app, code, session=session, clock=clock)
+    (generation = previous + 1, or 1 for a first connection). The previous generation is read *before* the
+    exchange: once the partner has answered, the new tokens are stored before anything else happens."""
     try:
         previous = secret.read()
     except ConfigurationError:
         previous = None  # a broken secret is exactly what reconnecting repairs
+    tokens = provider.exchange_code(app, code, session=session, clock=clock)
     tokens = replace(tokens, generation=previous.generation + 1 if previous else 1)
     secret.write(tokens)
     logger.info(

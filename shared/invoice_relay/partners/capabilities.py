@@ -247,8 +247,10 @@ class PolledSource(Closeable, Protocol):
         """The ref of a fetched payload as it is now, or None if it is no longer ready."""
         ...
 
-    def acknowledge(self, ref: SourceRef, outcome: Outcome) -> None:
-        """Write the outcome back (status, target number and id, or the failure reason)."""
+    def acknowledge(self, ref: SourceRef, outcome: Outcome, *, check_first: bool = False) -> None:
+        """Write the outcome back (status, target number and id, or the failure reason), never posting a
+        non-idempotent part (a comment) twice. `check_first`: an earlier write-back of this outcome may
+        have gone through with its answer lost — skip what the source already shows."""
         ...
 
 

@@ -37,9 +37,11 @@ def acknowledge_pending(
             )
             label = f"invoice {record.number or record.source_id}"
             try:
-                source.acknowledge(ref, outcome)
+                source.acknowledge(ref, outcome, check_first=record.write_back_attempted)
             except TransientError as exc:
-                # The source is struggling: stop here, the rest waits for the next run.
+                # The source is struggling: stop here, the rest waits for the next run. This write-back may
+                # have gone through with its answer lost: the next one checks the source first.
+                services.documents.transition(record, state, write_back_attempted=True)
                 remaining = len(waiting) - index
                 run.counts["write_back_pending"] += remaining
                 run.event(

@@ -25,6 +25,7 @@ from .services import Services
 from .summary import DocumentFailure, RunSummary
 
 MISSING_LISTED = 50  # entries named in the run log when their PDF is not in the drop zone
+UPLOAD_TAG = "upload"  # on a stored bundle: pending until the partner accepted it, then done
 
 
 def run_bundle(connector_id: str, services: Services) -> RunSummary:
@@ -117,6 +118,9 @@ def _send_bundle(
         dest_key=key,
         metadata_json=lambda written: target.bundle_metadata(bundle_id, connector_id, list(written)),
         max_bytes=target.max_bundle_bytes,
+        # A bundle stored but never uploaded (the run died) expires by the bucket's lifecycle rule for this
+        # tag; the next run builds its entries into a new bundle.
+        tagging=f"{UPLOAD_TAG}=pending",
     )
     for member, reason in result.skipped:
         counts["skipped"] += 1  # not a PDF, empty, gone or changed since matched: reason in the log
@@ -156,6 +160,9 @@ def _send_bundle(
         run.failures.extend(DocumentFailure(source_id=entry_id, reason=exc.reason) for entry_id in entries)
         return result.deferred
     ledger.record_sent(connector_id, bundle_id, entries)
+    services.bucket.client.put_object_tagging(
+        Bucket=services.bucket.bucket, Key=key, Tagging={"TagSet": [{"Key": UPLOAD_TAG, "Value": "done"}]}
+    )
     ledger.record_bundle(
         connector_id,
         bundle_id,

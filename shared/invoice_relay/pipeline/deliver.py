@@ -19,8 +19,11 @@ Exactly once, layer by layer:
   connector) fails no document and writes nothing back: the item is *held* (see held.py) and `WorkHeld`
   is raised, so the message leaves the queue without an idempotency record; it is released when the
   connector works again;
-- an event that depends on another one not yet delivered (a payment before its order) is put back on the
-  queue with a growing delay, a bounded number of times, instead of failing.
+- an event that depends on another one not yet delivered (a payment before its order) *waits*: it is parked
+  in the state table (`WorkWaiting`, no attempt limit that could lose money) and released onto the queue
+  when the record it waits for is delivered. A resend of an event that already reached a final state is
+  answered by its idempotency record (the key has no delivery id: a resend under a new webhook id is the
+  same work).
 """
 
 from __future__ import annotations
@@ -49,14 +52,24 @@ from ..partners.capabilities import (
 )
 from ..storage.runs import RunLog
 from ..storage.state import DocumentState
+from .held import release_waiting
 from .services import Services
 from .work import DOCUMENT_READY, WorkItem
 
-MAX_WAIT_ATTEMPTS = 8
 
+class DependencyNotDelivered(Exception):
+    """The event refers to a record that has not been delivered yet (e.g. a payment before its order).
+    `namespace`/`key` name the cross reference whose arrival releases it."""
 
-class DependencyNotDelivered(TransientError):
-    """The event refers to a record that has not been delivered yet (e.g. a payment before its order)."""
+    def __init__(self, reason: str, *, namespace: str, key: str):
+        super().__init__(reason)
+        self.reason = reason
+        self.namespace = namespace
+        self.key = key
+
+    @property
+    def dependency(self) -> str:
+        return f"{self.namespace}#{self.key}"
 
 
 class ConnectorPaused(ConnectorError):
@@ -70,6 +83,14 @@ class WorkHeld(Exception):
         super().__init__(reason)
         self.reason = reason
         self.held = held
+
+
+class WorkWaiting(Exception):
+    """The item waits for a record not delivered yet (see the module docstring); `reason` says which."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -110,7 +131,8 @@ def deliver(item: WorkItem, services: Services) -> DeliveryResult:
             raise ConnectorPaused(f"connector '{config.connector_id}' is paused")
         result = Delivery(item, services, config, run).run()
     except DependencyNotDelivered as exc:
-        result = _wait_or_give_up(item, services, run, exc)
+        _wait(item, services, run, exc)
+        raise WorkWaiting(exc.reason) from None
     except PermanentError as exc:
         result = DeliveryResult("failed", exc.reason)
         run.event(
@@ -199,9 +221,14 @@ class Delivery:
     def document_link_key(self) -> str:
         return f"{self.item.source_system}-document"
 
+    def release_waiting_for_this(self) -> None:
+        """This document is delivered: what waited for it (its payments) goes on."""
+        release_waiting(self.services, self.cid, f"{self.document_link_key()}#{self.item.source_id}")
+
     def new_document(self, work: NewDocument) -> DeliveryResult:
         linked = self.services.xrefs.get(self.cid, self.document_link_key(), self.item.source_id)
         if linked:
+            self.release_waiting_for_this()  # a run that died right after delivering may not have
             return DeliveryResult(
                 "already_delivered",
                 f"already delivered as {linked['number']}",
@@ -226,6 +253,7 @@ class Delivery:
             delivered.target_id,
             {"source_id": self.item.source_id},
         )
+        self.release_waiting_for_this()
         self.notes(delivered, document.number)
         self.log(
             "info",
@@ -258,7 +286,9 @@ class Delivery:
         linked = self.services.xrefs.get(self.cid, self.document_link_key(), work.document_source_id)
         if not linked:
             raise DependencyNotDelivered(
-                f"payment {self.item.source_id} arrived before document {work.document_source_id}"
+                f"payment {self.item.source_id} arrived before document {work.document_source_id}",
+                namespace=self.document_link_key(),
+                key=work.document_source_id,
             )
         target = self.services.open(self.config, DOCUMENT_TARGET)
         try:
@@ -319,6 +349,18 @@ class Delivery:
         finally:
             source.close()
 
+    def _acknowledge(self, source: Any, ref: SourceRef, outcome: Outcome) -> None:
+        """Write back; a write-back that may have gone through (its answer lost) is remembered, so the retry
+        checks the source first instead of writing again."""
+        record = self.services.documents.get(self.cid, ref.id)
+        attempted = bool(record and record.version == ref.version and record.write_back_attempted)
+        try:
+            source.acknowledge(ref, outcome, check_first=attempted)
+        except TransientError:
+            if record is not None and record.version == ref.version and not attempted:
+                self.services.documents.transition(record, record.state, write_back_attempted=True)
+            raise
+
     def _polled_document(self, source: Any, target: Any, ref: SourceRef) -> DeliveryResult:
         label = f"invoice {ref.number or ref.id}"
         try:
@@ -334,13 +376,13 @@ class Delivery:
         except PermanentError as exc:
             if isinstance(exc, MappingError) and exc.raw:
                 self.services.bucket.put_raw(self.cid, source.system, ref.id, ref.version, exc.raw)
-            source.acknowledge(ref, Outcome.failure(exc.reason))
+            self._acknowledge(source, ref, Outcome.failure(exc.reason))
             self._settle(ref, DocumentState.FAILED, reason=exc.reason)
             self.log("warn", f"{label} failed: {exc.reason} (written back)", number=ref.number)
             return DeliveryResult("failed", exc.reason)
         self.notes(delivered, document.number)
-        source.acknowledge(
-            ref, Outcome.success(delivered.target_id, delivered.number, self.config.target.system)
+        self._acknowledge(
+            source, ref, Outcome.success(delivered.target_id, delivered.number, self.config.target.system)
         )
         self._settle(ref, DocumentState.DONE, target_id=delivered.target_id, target_number=delivered.number)
         self.log(
@@ -367,19 +409,11 @@ def customer_from_party(party: Party | None) -> Customer:
     return Customer.model_validate(party.model_dump())
 
 
-def _wait_or_give_up(
-    item: WorkItem, services: Services, run: RunLog, exc: DependencyNotDelivered
-) -> DeliveryResult:
-    if item.attempt + 1 >= MAX_WAIT_ATTEMPTS:
-        reason = f"{exc.reason}; gave up after {MAX_WAIT_ATTEMPTS} attempts"
-        run.event("error", reason, source_id=item.source_id)
-        return DeliveryResult("failed", reason)
-    delay = services.settings.dependency_wait_seconds * 2**item.attempt
-    waiting = item.model_copy(update={"attempt": item.attempt + 1})
-    services.queue.send(waiting, delay_seconds=delay)
-    run.event(
-        "info",
-        f"{exc.reason}: waiting {min(delay, 900)} s (attempt {waiting.attempt} of {MAX_WAIT_ATTEMPTS})",
-        source_id=item.source_id,
-    )
-    return DeliveryResult("waiting", exc.reason)
+def _wait(item: WorkItem, services: Services, run: RunLog, exc: DependencyNotDelivered) -> None:
+    """Park the item until its dependency is delivered. Checked once more after parking: if the dependency
+    was delivered in between (its release ran before this item was parked), release at once."""
+    services.held.wait(item.connector_id, exc.dependency, item.work_key, item.model_dump_json(), exc.reason)
+    run.event("info", f"{exc.reason}: waiting until it is delivered", source_id=item.source_id)
+    if services.xrefs.get(item.connector_id, exc.namespace, exc.key):
+        release_waiting(services, item.connector_id, exc.dependency)
+    run.finish("waiting", {"waiting_for": exc.dependency}, reason=exc.reason)

@@ -1,9 +1,9 @@
 """DeliverFunction's logic: one queue record → one idempotent delivery; held work released after a batch.
 
-Powertools idempotency around `deliver`: one effect per (connector, sender, event, record id, version,
-attempt). Built lazily (first call), so importing the handler reads no environment and creates no
-client. A delivery that raised (transient, or held for its connector) leaves no idempotency record, so
-its redelivery or release runs it again.
+Powertools idempotency around `deliver`: one effect per (connector, sender, event, record id, version).
+Built lazily (first call), so importing the handler reads no environment and creates no client. A delivery
+that raised (transient, held for its connector, waiting for another record) leaves no idempotency record,
+so its redelivery or release runs it again.
 """
 
 from __future__ import annotations
@@ -24,15 +24,16 @@ from ..identifiers import is_connector_id
 from ..logs import logger
 from ..partners.payload import validation_reason
 from ..settings import settings
-from .deliver import WorkHeld, deliver
+from .deliver import WorkHeld, WorkWaiting, deliver
 from .held import release_held
 from .observability import publish_delivery_metric
 from .services import Services, services
 from .work import WorkItem
 
-# `attempt` is part of the key: an item put back to wait (attempt + 1) must run again, while a duplicate
-# of the same attempt must not (it would re-enqueue a second waiting copy).
-IDEMPOTENCY_KEY = "[connector_id, source_system, event_type, source_id, version, attempt]"
+# No delivery id and no attempt in the key: a resend of the same record version (a new webhook id, a
+# released copy) is the same work, answered by the record of its final state once it has one. Work that
+# waits or is held raises, so it leaves no record and runs again when released.
+IDEMPOTENCY_KEY = "[connector_id, source_system, event_type, source_id, version]"
 IDEMPOTENCY_TTL_SECONDS = 30 * 24 * 3600
 
 
@@ -90,6 +91,8 @@ class Batch:
             result = dict(deliver_once(item=item))
         except WorkHeld as held:
             result = {"status": "held", "detail": held.reason, "held": held.held}
+        except WorkWaiting as waiting:
+            result = {"status": "waiting", "detail": waiting.reason}
         if result.get("status") in ("delivered", "already_delivered"):
             self.delivered_connectors.add(item.connector_id)
         publish_delivery_metric(item.connector_id, str(result.get("status")))

@@ -32,7 +32,7 @@ class WorkItem(BaseModel):
     raw_key: str | None = Field(default=None, description="S3 key of the archived raw body")
     payload: dict[str, Any] = Field(default_factory=dict, description="the event's data, parsed")
     received_at: str = Field(description="ISO timestamp when Invoice Relay received it")
-    attempt: int = Field(default=0, ge=0, description="times it was put back to wait (out-of-order events)")
+    attempt: int = Field(default=0, ge=0, description="times it was released after waiting or being held")
 
     @property
     def work_key(self) -> str:

@@ -13,6 +13,7 @@
 | bundle                  | CONNECTOR#<cid>             | BUNDLE#<bundle id>              | RUN#<run id>                | BUNDLE#<bundle id>  |
 | entry sent in a bundle  | CONNECTOR#<cid>             | BENTRY#<booking entry id>       | BUNDLE#<cid>#<bundle id>    | <entry id>          |
 | work held (connector)   | CONNECTOR#<cid>             | HELD#<work key>                 |                             |                     |
+| work waiting for a doc  | CONNECTOR#<cid>             | WAIT#<dependency>|<work key>    |                             |                     |
 | webhook delivery dedupe | WEBHOOK#<cid>#<delivery id> | DEDUPE                          |                             |                     |
 
 Document state is queried by state through GSI1 (the export picks up `staged` documents); a document's
@@ -98,10 +99,21 @@ def bundle_entries_index_pk(connector_id: str, bundle_id: str) -> str:
 
 
 HELD_PREFIX = "HELD#"
+WAITING_PREFIX = "WAIT#"
 
 
 def held_sk(work_key: str) -> str:
     return f"{HELD_PREFIX}{work_key}"
+
+
+def waiting_prefix(dependency: str) -> str:
+    """Sort-key prefix of the work waiting for `dependency`; the `|` ends the dependency, so waiting for
+    order 12 never matches work waiting for order 123."""
+    return f"{WAITING_PREFIX}{dependency}|"
+
+
+def waiting_sk(dependency: str, work_key: str) -> str:
+    return f"{waiting_prefix(dependency)}{work_key}"
 
 
 def webhook_delivery_pk(connector_id: str, delivery_id: str) -> str:

@@ -171,6 +171,7 @@ class DocumentRecord:
     run_id: str | None = None
     target_id: str | None = None
     target_number: str | None = None
+    write_back_attempted: bool = False  # a write-back was sent and its answer lost: check the source first
     updated_at: str = ""
 
     @classmethod
@@ -188,6 +189,7 @@ class DocumentRecord:
             run_id=item.get("run_id"),
             target_id=item.get("target_id"),
             target_number=item.get("target_number"),
+            write_back_attempted=bool(item.get("write_back_attempted", False)),
             updated_at=item.get("updated_at", ""),
         )
 

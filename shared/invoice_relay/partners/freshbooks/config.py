@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import Field
@@ -28,3 +29,10 @@ class FreshBooksTargetConfig(PartnerConfig):
         default=False, description="create a FreshBooks item for an unknown SKU instead of failing the order"
     )
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    rounding_adjustment_limit: Decimal = Field(
+        default=Decimal("0.05"),
+        ge=0,
+        le=1,
+        description="FreshBooks computes tax on the invoice, sources often per line: a difference to the "
+        "source's total up to this much is evened out with a 'Rounding adjustment' line (0: never)",
+    )

@@ -13,12 +13,13 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ...errors import MappingError
-from ...models import Customer, Document, DocumentKind, Line, Payment, Product, minor_units
+from ...models import Customer, Document, DocumentKind, Line, Payment, Product, minor_units, round_money
 
 PARTNER = "freshbooks"
 
 LINE_TYPE_NORMAL = 0  # FreshBooks line `type`: 0 = normal line, 1 = rebilled expense
 DEFAULT_TAX_NAME = "Tax"
+ROUNDING_ADJUSTMENT = "Rounding adjustment"
 PAYMENT_NOTE_PREFIX = "Transaction "
 VIS_STATE_ACTIVE = 0
 SETTLED_PAYMENT_STATUSES = frozenset({"paid", "auto-paid"})  # invoice `payment_status` (Java SDK enum)
@@ -234,6 +235,48 @@ def invoice_payload(
     if terms:
         payload["terms"] = terms
     return payload
+
+
+def expected_total(payload: Mapping[str, Any], currency: str) -> Decimal:
+    """The total FreshBooks will compute for an invoice payload: each line's amount is qty × unit cost in
+    the currency's minor unit; each tax (name, percentage) is charged on the sum of the amounts of the lines
+    carrying it, rounded half-up once per invoice (not per line). Assumption from FreshBooks' invoice
+    documentation (taxes are summed per tax on the invoice) and observed totals; `add_rounding_adjustment`
+    relies on it and the target checks the real total afterwards."""
+    bases: dict[tuple[str, Decimal], Decimal] = {}
+    subtotal = Decimal(0)
+    for line in payload.get("lines", []):
+        amount = round_money(Decimal(line["qty"]) * Decimal(line["unit_cost"]["amount"]), currency)
+        subtotal += amount
+        percent = _decimal_or_none(line.get("taxAmount1"))
+        if percent:
+            key = (str(line.get("taxName1") or ""), percent)
+            bases[key] = bases.get(key, Decimal(0)) + amount
+    taxes = sum(
+        (round_money(base * percent / 100, currency) for (_, percent), base in bases.items()), Decimal(0)
+    )
+    return subtotal + taxes
+
+
+def add_rounding_adjustment(payload: dict[str, Any], document: Document, limit: Decimal) -> Decimal:
+    """Even out a difference between the source's total and FreshBooks' (`expected_total`) of at most `limit`
+    with a "Rounding adjustment" line (untaxed), so the bookkeeper's invoice total is the source's to the
+    cent. Returns the adjustment (0 when none was needed or the difference is larger than `limit`, which is
+    then not a rounding difference and is left for the target to report)."""
+    currency = document.currency
+    difference = document.totals.total - expected_total(payload, currency)
+    if not difference or abs(difference) > limit:
+        return Decimal(0)
+    payload["lines"].append(
+        {
+            "type": LINE_TYPE_NORMAL,
+            "name": ROUNDING_ADJUSTMENT,
+            "description": f"Tax rounding: the total of {document.number} is {document.totals.total}",
+            "qty": "1",
+            "unit_cost": money(difference, currency),
+        }
+    )
+    return difference
 
 
 def _line_tax(document: Document, line: Line) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from ...models import Customer, Document, Payment, Product
 from ..capabilities import Delivered
 from .client import FreshBooksClient
 from .mapping import (
+    add_rounding_adjustment,
     check_deliverable,
     client_fields,
     client_id_of,
@@ -160,18 +161,25 @@ class FreshBooksTarget:
             item_lookup=items,
             marker=marker,
         )
+        adjustment = add_rounding_adjustment(payload, document, self.config.rounding_adjustment_limit)
         created = self.client.create_invoice(payload)
         invoice_id, number = invoice_id_of(created), invoice_number_of(created)
         total = invoice_total_of(created)
-        notes: tuple[str, ...] = ()
-        if total is not None and document.totals is not None and total != document.totals.total:
-            # FreshBooks computes tax on the invoice, sources often per line: a bookkeeper must see this.
-            notes = (
+        notes: list[str] = []
+        if adjustment:
+            notes.append(
+                f"FreshBooks invoice {number}: a rounding adjustment of {adjustment} {document.currency} "
+                f"makes its total equal the source's {document.totals.total} (FreshBooks rounds tax per "
+                "invoice)"
+            )
+        if total is not None and total != document.totals.total:
+            # More than a rounding difference, or FreshBooks rounded otherwise: a bookkeeper must see it.
+            notes.append(
                 f"FreshBooks invoice {number} totals {total} {document.currency} but the source document "
-                f"{document.number} totals {document.totals.total} (tax rounding?)",
+                f"{document.number} totals {document.totals.total}"
             )
         logger.info(f"freshbooks: created invoice {number} (id {invoice_id}) for {marker}")
-        return Delivered(invoice_id, number, notes)
+        return Delivered(invoice_id, number, tuple(notes))
 
     def invoice(self, invoice_id: str) -> dict[str, Any]:
         """The FreshBooks invoice with its lines."""

@@ -175,18 +175,22 @@ class ServiceTradeClient(PartnerClient):
             changes["externalIds"] = dict(external_ids)
         return self.call("PUT", f"{API}/invoice/{invoice_id}", json=changes)
 
-    def mark_failed(self, invoice_id: int, reason: str) -> dict[str, Any]:
+    def mark_failed(self, invoice_id: int, reason: str, *, status_shown: bool = False) -> dict[str, Any]:
         """Set the invoice to `failed` and explain why in a private comment. Returns the comment.
 
-        Write-backs can be repeated (at-least-once delivery): when the invoice's latest comment already
-        says exactly this, no second one is added.
+        The comment is the one write-back that is not idempotent, so it is never posted twice: write-backs
+        can be repeated (at-least-once delivery, a lost answer), and when any comment on the invoice already
+        says exactly this, no second one is added. A POST is never retried by the HTTP layer after a 500 or
+        a timeout (only after 429/503, which mean it was refused before it ran). `status_shown`: the invoice
+        already shows `failed` (the status PUT is skipped).
         """
-        self.call("PUT", f"{API}/invoice/{invoice_id}", json={"status": "failed"})
+        if not status_shown:
+            self.call("PUT", f"{API}/invoice/{invoice_id}", json={"status": "failed"})
         content = (FAILED_COMMENT_PREFIX + reason)[:MAX_COMMENT_LENGTH]
-        latest = max(self.invoice_comments(invoice_id), key=lambda c: c.get("id") or 0, default=None)
-        if latest is not None and latest.get("content") == content:
+        existing = next((c for c in self.invoice_comments(invoice_id) if c.get("content") == content), None)
+        if existing is not None:
             logger.info(f"servicetrade: invoice {invoice_id} already carries this failure comment")
-            return latest
+            return existing
         comment = {
             "entityType": INVOICE_ENTITY_TYPE,
             "entityId": invoice_id,

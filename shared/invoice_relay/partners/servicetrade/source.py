@@ -71,17 +71,28 @@ class ServiceTradeSource:
             return None
         return _ref(raw)
 
-    def acknowledge(self, ref: SourceRef, outcome: Outcome) -> None:
-        """Success → processed (+ the accounting number and id); failure → failed + a private comment."""
+    def acknowledge(self, ref: SourceRef, outcome: Outcome, *, check_first: bool = False) -> None:
+        """Success → processed (+ the accounting number and id); failure → failed + a private comment.
+
+        `check_first` (an earlier write-back of this outcome may have gone through, its answer lost): the
+        invoice is read first, and a status it already shows is not written again.
+        """
+        invoice_id = _invoice_id(ref)
+        shown = self.client.invoice(invoice_id) if check_first else {}
         if outcome.delivered:
+            number_shown = not outcome.target_number or shown.get("invoiceNumber") == outcome.target_number
+            if shown.get("status") == "processed" and number_shown:
+                logger.info(f"servicetrade: invoice {invoice_id} already shows processed; not written again")
+                return
             external = (
                 {outcome.target_system: outcome.target_id}
                 if outcome.target_system and outcome.target_id
                 else None
             )
-            self.client.mark_processed(_invoice_id(ref), outcome.target_number, external)
+            self.client.mark_processed(invoice_id, outcome.target_number, external)
         else:
-            self.client.mark_failed(_invoice_id(ref), outcome.reason or "no reason was given")
+            reason = outcome.reason or "no reason was given"
+            self.client.mark_failed(invoice_id, reason, status_shown=shown.get("status") == "failed")
 
     def close(self) -> None:
         self.client.close()
