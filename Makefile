@@ -5,6 +5,9 @@ SHELL := /bin/bash
 VENV      := .venv
 PY        := $(VENV)/bin/python
 STAMP     := $(VENV)/.installed
+# checkov lives in its own venv: its boto3/botocore pins clash with the project's.
+CHECKOV_VENV  := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export PYTHONDONTWRITEBYTECODE := 1
@@ -13,7 +16,7 @@ FN    ?=
 EVENT ?=
 LAST  ?= 3
 
-.PHONY: help venv test lint validate build unit demo invoke logs api bench clean
+.PHONY: help venv test lint validate checkov build unit demo invoke logs api bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -34,13 +37,29 @@ validate: $(STAMP) ## sam validate --lint and cfn-lint on template.yaml
 	$(VENV)/bin/sam validate --lint --template template.yaml
 	$(VENV)/bin/cfn-lint template.yaml
 
+$(CHECKOV_STAMP): requirements-checkov.txt
+	@PY313=$$(tools/find-python313.sh) || exit 1; \
+	  [ -x $(CHECKOV_VENV)/bin/python ] || { echo "creating $(CHECKOV_VENV) with $$PY313"; "$$PY313" -m venv $(CHECKOV_VENV); }
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r requirements-checkov.txt
+	@touch $@
+
+# Fails on any failed check; a check that does not apply is skipped in template.yaml with its reason
+# (`# checkov:skip=<id>:<reason>` in the resource). --skip-download: nothing is fetched from Prisma Cloud.
+# checkov exits 0 on a template it could not parse (no checks run), so that fails here too.
+checkov: $(CHECKOV_STAMP) ## checkov on template.yaml (CloudFormation checks, SAM resources included)
+	@out=$$($(CHECKOV_VENV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet \
+	    --skip-download 2>&1); status=$$?; echo "$$out"; \
+	  if grep -q 'Parsing errors' <<<"$$out" || ! grep -q 'Passed checks' <<<"$$out"; then \
+	    echo "checkov did not check template.yaml (parsing error?)" >&2; exit 1; fi; \
+	  exit $$status
+
 build: $(STAMP) ## sam build (needs python3.13 on PATH: the venv provides it)
 	$(VENV)/bin/sam build --template template.yaml --cached --parallel
 
 unit: $(STAMP) ## pytest only
 	$(PY) -m pytest
 
-test: lint validate build unit ## Everything CI runs: lint, template checks, sam build, all tests
+test: lint validate checkov build unit ## Everything CI runs: lint, template checks, checkov, sam build, all tests
 
 demo: $(STAMP) ## Run the main job end to end on the local stack (embedded AWS + sandbox partners)
 	$(PY) -m local.commands.demo
@@ -59,4 +78,4 @@ bench: $(STAMP) ## Run the benchmarks under bench/ (prints figures; fails if a l
 	@set -e; for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b $(BENCH_ARGS); done
 
 clean: ## Remove build output, local state and the virtualenv
-	rm -rf .aws-sam .local out $(VENV) .pytest_cache .ruff_cache
+	rm -rf .aws-sam .local out $(VENV) .venv-checkov .pytest_cache .ruff_cache

@@ -360,7 +360,13 @@ def _lifecycle_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
     api_rule: dict[str, Any] = {"Status": rule["Status"]}
     if "Id" in rule:
         api_rule["ID"] = rule["Id"]
-    api_rule["Filter"] = {"Prefix": rule.get("Prefix", "")}
+    prefix, tags = rule.get("Prefix", ""), list(rule.get("TagFilters") or [])
+    if not tags:
+        api_rule["Filter"] = {"Prefix": prefix}
+    elif prefix or len(tags) > 1:
+        api_rule["Filter"] = {"And": {**({"Prefix": prefix} if prefix else {}), "Tags": tags}}
+    else:
+        api_rule["Filter"] = {"Tag": tags[0]}
     expiration = {
         api_key: rule[cfn_key]
         for cfn_key, api_key in (
