@@ -229,8 +229,11 @@ class LocalApi:
         with self._invoke_lock:  # one invocation at a time: handlers share this process's environment
             try:
                 result = self.stack.invoke(route.logical_id, event, echo_logs=self.echo_logs)
-            except Exception:
-                traceback.print_exc(file=sys.stderr)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException:  # the function failed or crashed: API Gateway answers 502
+                if self.log_requests:
+                    traceback.print_exc(file=sys.stderr)
                 response = _api_gateway_error(502, "Internal server error")
             else:
                 response = http_response(result)

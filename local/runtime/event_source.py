@@ -84,7 +84,9 @@ def drain(
         try:
             response = invoke(sqs_event(arn, received)) or {}
             failed = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
-        except Exception:  # a failed invocation: Lambda returns the whole batch to the queue
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:  # a failed invocation (or a crashed one): the whole batch goes back
             failed = {m["MessageId"] for m in received}
         for message in received:
             if message["MessageId"] in failed:

@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -71,6 +72,20 @@ class _LogSink(io.TextIOBase):
 
 
 _sink = _LogSink()
+_invocation = threading.local()  # which function this thread is running right now (None between calls)
+
+
+def current_function() -> str | None:
+    """The logical id of the function this thread is running, or None outside an invocation (chaos tools
+    inject faults only inside the functions, never into the sandboxes or the checks)."""
+    return getattr(_invocation, "function", None)
+
+
+def current_invocation() -> int:
+    """A number that changes with every invocation this thread starts (0 before the first)."""
+    return getattr(_invocation, "number", 0)
+
+
 _modules: dict[str, ModuleType] = {}
 _last_function: list[str] = []
 
@@ -157,7 +172,12 @@ def invoke(
             # Powertools Metrics prints its EMF lines to stdout, which Lambda sends to CloudWatch: here
             # they go to the same log file as the structured logs.
             with contextlib.redirect_stdout(_sink):
-                return fn(event, context)
+                _invocation.function = logical_id
+                _invocation.number = getattr(_invocation, "number", 0) + 1
+                try:
+                    return fn(event, context)
+                finally:
+                    _invocation.function = None
         finally:
             _sink.file, _sink.echo = None, False
 

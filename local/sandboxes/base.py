@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import copy
 import math
+import random
 import re
 import threading
 import time
@@ -114,6 +115,39 @@ class Fault:
         }
 
 
+@dataclass
+class RandomFaults:
+    """Faults at random, for chaos runs: each API request is answered by a fault with probability `rate`.
+
+    A fault is a 500, 502 or 503, or a 429 with `Retry-After` 1 s or — `long_retry_after_share` of them —
+    one too long to wait for; `lost_answer_share` of them are carried out first and only their answer is
+    lost (the partner acted). `injected` counts them by kind. Seeded: the same seed, the same faults.
+    """
+
+    rate: float
+    seed: int = 0
+    lost_answer_share: float = 0.25
+    long_retry_after_share: float = 0.1
+    injected: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def pick(self, method: str, path: str) -> Fault | None:
+        if self._rng.random() >= self.rate:
+            return None
+        status = self._rng.choice((500, 502, 503, 429))
+        retry_after = None
+        if status == 429:
+            retry_after = 3600 if self._rng.random() < self.long_retry_after_share else 1
+        after = status != 429 and self._rng.random() < self.lost_answer_share
+        kind = (
+            "lost answer" if after else (f"429 retry after {retry_after}s" if status == 429 else str(status))
+        )
+        self.injected[kind] = self.injected.get(kind, 0) + 1
+        return Fault(method, re.escape(path), {}, status, 1, retry_after, None, {}, 0.0, after)
+
+
 class _QuietRequestHandler(WSGIRequestHandler):
     """No access log lines: tests read the request log instead. Errors are still reported."""
 
@@ -139,6 +173,7 @@ class SandboxServer:
         self.app.json.sort_keys = False  # keep the partner's key order
         self._lock = threading.RLock()
         self._faults: list[Fault] = []
+        self.random_faults: RandomFaults | None = None  # chaos runs: `set_random_faults(rate, seed)`
         self._log: list[dict[str, Any]] = []
         self._recent: deque[float] = deque()
         self._server: BaseWSGIServer | None = None
@@ -229,6 +264,12 @@ class SandboxServer:
             self._faults.append(fault)
         return fault
 
+    def set_random_faults(self, rate: float | None, seed: int = 0, **options: float) -> RandomFaults | None:
+        """Answer API requests with random faults (see `RandomFaults`); `rate=None` switches them off."""
+        with self._lock:
+            self.random_faults = RandomFaults(rate, seed, **options) if rate else None
+            return self.random_faults
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
@@ -299,6 +340,9 @@ class SandboxServer:
             return None
         entry = self._record()
         fault = self._take_fault(request.method, request.path, request.args.to_dict(flat=True))
+        if fault is None and self.random_faults is not None:
+            with self._lock:
+                fault = self.random_faults.pick(request.method, request.path)
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)

@@ -101,13 +101,19 @@ class LocalStack(LocalPlatform):
         field_maps: dict[str, dict[str, str]] | None = None,
         page_size: int = 20,
         legacy_session: bool = False,
+        max_documents_per_file: int = 5000,
     ) -> Any:
         """Register a ServiceTrade → flat-file connector."""
         return self.register(
             connector_id,
             f"ServiceTrade → {template}",
             self.servicetrade_source(connector_id, page_size=page_size, legacy_session=legacy_session),
-            {"system": "flatfile", "template": template, "field_maps": field_maps or {}},
+            {
+                "system": "flatfile",
+                "template": template,
+                "field_maps": field_maps or {},
+                "max_documents_per_file": max_documents_per_file,
+            },
         )
 
     def start_commerce_sandboxes(self) -> tuple[ShopSandbox, FreshBooksSandbox]:

@@ -220,3 +220,26 @@ def test_a_malformed_queue_message_is_logged_recorded_and_left_for_the_dlq(platf
     lines = [json.loads(line) for line in log if "malformed delivery queue message" in line]
     assert lines and lines[0]["message_id"] == "msg-malformed-1" and "source_id" in lines[0]["reason"]
     assert lines[0]["connector_id"] == CID and lines[0]["level"] == "ERROR"
+
+
+def test_a_run_whose_function_died_is_closed_by_the_next_run_of_its_kind(platform, connector, monkeypatch):
+    from tests import fake_partner
+
+    class Died(BaseException):  # the Lambda's process died: nothing in the function can close the run
+        pass
+
+    def die(self, start_page=1):
+        raise Died
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(fake_partner.FakeLedger, "poll", die)
+    with pytest.raises(Died):
+        platform.invoke("PollFunction", {"connector_id": CID})
+    assert next(r for r in runs(platform) if r["kind"] == "poll")["status"] == "running"
+    monkeypatch.undo()
+
+    platform.invoke("PollFunction", {"connector_id": CID})
+    polls = [r for r in runs(platform) if r["kind"] == "poll"]
+    assert polls[0]["status"] == "succeeded"
+    assert polls[1]["status"] == "failed"
+    assert polls[1]["reason"] == "the function stopped before closing this run (crash or timeout)"

@@ -105,6 +105,10 @@ def run_connector(
 def _framed(
     config: ConnectorConfig, kind: RunKind, services: Services, work: Work, needs: tuple[Capability[Any], ...]
 ) -> RunSummary:
+    # Holding the lease, no other run of this kind is alive: one still marked running died (crash, timeout).
+    services.history.close_abandoned(
+        config.connector_id, kind, "the function stopped before closing this run (crash or timeout)"
+    )
     run = Run(services.run_log(config.connector_id, kind).start())
     try:
         services.partners.require(config, *needs)

@@ -142,6 +142,34 @@ class RunHistory:
         )
         return [{**i, "details": json.loads(i.get("details", "{}"))} for i in page.get("Items", [])]
 
+    def close_abandoned(self, connector_id: str, kind: str, reason: str, *, look_back: int = 50) -> int:
+        """Close the runs of `kind` still marked `running` (call it holding the kind's lease: then none of
+        them is alive — its function stopped before closing it, a crash or a timeout). Returns how many."""
+        page = self._table.query(
+            KeyConditionExpression=Key("PK").eq(keys.connector_pk(connector_id))
+            & Key("SK").begins_with("RUN#"),
+            ScanIndexForward=False,
+            Limit=look_back,
+        )
+        closed = 0
+        for item in page.get("Items", []):
+            if item.get("kind") != kind or item.get("status") != "running":
+                continue
+            self._table.update_item(
+                Key={"PK": item["PK"], "SK": item["SK"]},
+                UpdateExpression="SET #status = :failed, reason = :reason, finished_at = :now",
+                ConditionExpression="#status = :running",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":failed": "failed",
+                    ":running": "running",
+                    ":reason": reason,
+                    ":now": iso(utc_now()),
+                },
+            )
+            closed += 1
+        return closed
+
     def run_events(self, run_id: str) -> list[LogEvent]:
         items = query_all(self._table, KeyConditionExpression=Key("PK").eq(keys.run_events_pk(run_id)))
         return [LogEvent.from_item(i) for i in items]
