@@ -166,6 +166,7 @@ def invoke(
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     context = LocalLambdaContext(function_name=logical_id, memory_limit_in_mb=memory, timeout_seconds=timeout)
     log_path = LOG_DIR / f"{stamp}-{logical_id}.jsonl"
+    _prune_logs()
     with log_path.open("w") as log_file:
         _sink.file, _sink.echo = log_file, echo_logs
         try:
@@ -193,6 +194,20 @@ _SHOWN_KEYS = (
     "status_code",
     "reason",
 )
+
+
+KEEP_LOG_FILES = 20_000  # the newest invocations' logs kept under .local/logs (a chaos run makes thousands)
+_invocations_since_prune = [0]
+
+
+def _prune_logs() -> None:
+    """Keep the newest KEEP_LOG_FILES invocation logs (checked every 500 invocations)."""
+    _invocations_since_prune[0] += 1
+    if _invocations_since_prune[0] < 500:
+        return
+    _invocations_since_prune[0] = 0
+    for old in sorted(LOG_DIR.glob("*.jsonl"))[:-KEEP_LOG_FILES]:
+        old.unlink(missing_ok=True)
 
 
 def print_logs(last: int = 3, out: Any = sys.stdout) -> int:

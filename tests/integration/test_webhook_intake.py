@@ -342,6 +342,7 @@ def test_an_event_just_under_the_size_limit_that_cannot_be_queued_is_a_413(stack
 
     assert (status, body["reason"]) == (413, "the event is too large to queue")
     assert drain(stack) == []
+    assert archived(stack, event["headers"]["webhook-id"]) == []  # what is refused is not kept
 
 
 def test_an_unknown_event_type_is_archived_and_ignored(stack: LocalStack) -> None:
@@ -369,6 +370,141 @@ def test_a_rotated_secret_is_picked_up_without_waiting_for_the_cache(stack: Loca
 
     assert status == 202
     assert len(drain(stack)) == 2
+
+
+# ---------------------------------------------------------------------- bounds: hostile but authentic bodies
+
+
+def envelope_with(raw_data: bytes) -> bytes:
+    """A Standard Webhooks envelope whose `data` is exactly the JSON text `raw_data`."""
+    return b'{"type":"order.created","timestamp":"2026-11-20T15:15:00Z","data":' + raw_data + b"}"
+
+
+def order_json(**changes: Any) -> bytes:
+    return json.dumps({**ORDER, **changes}).encode()
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (envelope_with(b"[" * 40 + b"]" * 40), "body is nested deeper than 32 levels"),
+        (envelope_with(b'{"a":' * 40_000 + b"1" + b"}" * 40_000), "body is nested deeper than 32 levels"),
+        (envelope_with(order_json(id="@@").replace(b'"@@"', b'"\\ud800"')),
+         "body has text that is not valid Unicode (a lone surrogate) at data.id"),
+        (envelope_with(order_json(note="@@").replace(b'"@@"', b'{"\\udfff": 1}')),
+         "body has a key that is not valid Unicode (a lone surrogate) at data.note"),
+        (envelope_with(order_json(total="@@").replace(b'"@@"', b"NaN")),
+         "body is not valid JSON: NaN is not a JSON number"),
+        (envelope_with(order_json(total="@@").replace(b'"@@"', b"-Infinity")),
+         "-Infinity is not a JSON number"),
+        (envelope_with(order_json(total="@@").replace(b'"@@"', b"1e400")),
+         "body has a number that is out of range"),
+        (envelope_with(order_json(total="@@").replace(b'"@@"', b"1" * 5000)),
+         "body has an integer of more than 32 digits"),
+        (envelope_with(order_json(id="x" * 2049)), "shop order 7001: id 'xxxxx"),
+        (envelope_with(order_json(id="ord\x00")), "contains a control character"),
+        (envelope_with(order_json(updatedAt="u" * 201)), "updatedAt 'uuuu"),
+        (envelope_with(order_json(updatedAt=["2026-11-20"])), "shop order 7001 has no updatedAt"),
+        (b'{"type":"' + b"t" * 300 + b'","data":{}}', "'type' is longer than 200 characters"),
+        (b'{"type":"order.\\u0000created","data":{}}', "'type' contains a control character"),
+        (b'{"type":12,"data":{}}', "'type' must be a non-empty string"),
+        (b"", "body is not valid JSON"),
+    ],
+)  # fmt: skip
+def test_an_authentic_body_beyond_the_bounds_is_a_400_with_the_reason(
+    stack: LocalStack, raw: bytes, reason: str
+) -> None:
+    status, body = post(stack, signed_raw(raw))
+
+    assert (status, body["status"]) == (400, "rejected")
+    assert reason in body["reason"]
+    assert len(body["reason"]) <= 500
+    assert drain(stack) == []
+
+
+def test_an_amount_beyond_the_money_bounds_passes_the_intake_for_the_delivery_to_fail(
+    stack: LocalStack,
+) -> None:
+    # 1e30 is a finite JSON number: the intake queues it, and its delivery fails it with the reason.
+    status, body = post(stack, order_event(data={**ORDER, "total": 1e30}))
+
+    assert (status, body["status"]) == (202, "accepted")
+    (item,) = drain(stack)
+    assert item.payload["total"] == 1e30
+
+
+def test_a_freshbooks_callback_with_an_object_id_that_cannot_be_a_key_is_a_400(stack: LocalStack) -> None:
+    store_verifiers(stack, {"3001": VERIFIER})
+
+    for object_id in ("9" * 201, "55\x005"):
+        status, body = post(stack, payment_callback(object_id))
+
+        assert (status, body["status"]) == (400, "rejected"), object_id
+        assert body["reason"].startswith("the record id ")
+    assert drain(stack) == []
+
+
+def test_a_decoding_error_out_of_a_senders_verify_is_a_400(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Senders check the signature before reading the body: what escapes their parsing is the body's fault.
+    from invoice_relay.partners.shop.source import ShopSource
+
+    def unreadable(self: Any, headers: Any, body: bytes, now: Any) -> Any:
+        raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+
+    monkeypatch.setattr(ShopSource, "verify", unreadable)
+    status, body = post(stack, order_event())
+
+    assert (status, body) == (
+        400,
+        {"status": "rejected", "reason": "the body cannot be read as a shop event"},
+    )
+
+
+def test_an_unexpected_exception_is_a_500_internal_error_never_an_unhandled_502(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from invoice_relay.partners.shop.source import ShopSource
+
+    def bug(self: Any, headers: Any, body: bytes, now: Any) -> Any:
+        raise KeyError("a bug of ours")
+
+    monkeypatch.setattr(ShopSource, "verify", bug)
+    status, body = post(stack, order_event())
+
+    assert (status, body) == (500, {"status": "error", "reason": "internal error"})
+    assert drain(stack) == []
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        ({1: "a key that is not text"}, "the event cannot be queued: payload.1.[key]: "),
+        ({"unserialisable": object()}, "the event cannot be queued: its data does not serialise as JSON"),
+    ],
+)
+def test_an_event_that_cannot_become_a_work_item_is_a_400(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch, payload: dict, reason: str
+) -> None:
+    # A sender handing over a delivery the WorkItem model refuses: answered, never raised.
+    from invoice_relay.partners.capabilities import WebhookDelivery, WorkRef
+    from invoice_relay.partners.shop.source import ShopSource
+
+    def odd(self: Any, headers: Any, body: bytes, now: Any) -> WebhookDelivery:
+        return WebhookDelivery(
+            delivery_id=f"msg_{uuid.uuid4().hex}",
+            event_type="order.created",
+            work=WorkRef(source_id="ord_1", version="v1"),
+            payload=payload,
+        )
+
+    monkeypatch.setattr(ShopSource, "verify", odd)
+    status, body = post(stack, order_event())
+
+    assert (status, body["status"]) == (400, "rejected")
+    assert body["reason"].startswith(reason)
+    assert drain(stack) == []
 
 
 # ---------------------------------------------------------------------- AWS failures: 5xx, then a clean retry

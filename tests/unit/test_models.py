@@ -97,3 +97,68 @@ def test_unknown_fields_and_bad_currency_are_rejected():
         _doc(colour="blue")
     with pytest.raises(ValidationError, match="currency"):
         _doc(currency="dollars")
+
+
+# -- bounds: an absurd amount is a readable ValueError, never decimal.InvalidOperation --------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("NaN", "'NaN' is not a number"),
+        (float("inf"), "inf is not a number"),
+        (Decimal("-Infinity"), "-Infinity is not a number"),
+        ("1e30", "'1e30' is out of range (at most 15 digits before the decimal point)"),
+        (1e30, "1e+30 is out of range"),
+        (10**15, "1000000000000000 is out of range"),
+        (Decimal("-1E+15"), "-1E+15 is out of range"),
+        pytest.param(10**5000, "a number of more than 4300 digits is out of range", id="5000-digit-int"),
+        ("0.1234567", "'0.1234567' has more than 6 decimal places"),
+        (1e-7, "1e-07 has more than 6 decimal places"),
+        (["1"], "['1'] is not a number"),
+        (None, "None is not a number"),
+        (True, "True is not a number"),
+        ("9" * 100, "'999999999999999999999999999999...' is out of range"),
+    ],
+)
+def test_to_decimal_refuses_what_the_money_model_cannot_hold_with_the_reason(value, reason):
+    with pytest.raises(ValueError) as caught:
+        to_decimal(value)
+    assert str(caught.value).startswith(reason)
+
+
+def test_to_decimal_accepts_everything_up_to_the_bounds():
+    assert to_decimal("999999999999999.999999") == Decimal("999999999999999.999999")
+    assert to_decimal("-999999999999999") == Decimal("-999999999999999")
+    assert to_decimal("0.123456") == Decimal("0.123456")
+    assert to_decimal("19.9900000000") == Decimal("19.9900000000")  # trailing zeros are not places
+    assert to_decimal(8.875) == Decimal("8.875")
+
+
+def test_round_money_refuses_an_amount_computed_beyond_the_bound():
+    with pytest.raises(ValueError, match=r"1E\+16 is out of range"):
+        round_money(Decimal("1E+16"), "USD")
+    with pytest.raises(ValueError, match="is not a number"):
+        round_money(Decimal("NaN"), "USD")
+    assert round_money(Decimal("999999999999999.995"), "BHD") == Decimal("999999999999999.995")
+
+
+def test_money_fields_refuse_out_of_range_amounts_as_validation_errors():
+    with pytest.raises(ValidationError, match=r"lines.0.unit_price\n.*1e30' is out of range"):
+        _doc(lines=[{"position": 1, "unit_price": "1e30"}])
+    with pytest.raises(ValidationError, match=r"quantity\n.*has more than 6 decimal places"):
+        _doc(lines=[{"position": 1, "unit_price": "1", "quantity": "0.0000001"}])
+
+
+def test_a_line_whose_net_would_overflow_the_bound_is_a_validation_error_not_invalid_operation():
+    # Each factor is in range; their product (10^28) is not: the model says so instead of raising
+    # decimal.InvalidOperation from quantize.
+    with pytest.raises(ValidationError, match="is out of range"):
+        _doc(lines=[{"position": 1, "quantity": "99999999999999", "unit_price": "99999999999999"}])
+    with pytest.raises(ValidationError, match="is out of range"):  # the sum of the lines
+        _doc(
+            lines=[
+                {"position": 1, "unit_price": "900000000000000"},
+                {"position": 2, "unit_price": "900000000000000"},
+            ]
+        )

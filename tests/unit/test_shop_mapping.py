@@ -522,6 +522,107 @@ def test_event_ref_names_the_record_and_its_version():
         event_ref("order.shipped", ORDER)
 
 
+# -- poison records: every exception while mapping one record is that record's MappingError --------------
+
+
+def poison(mapper: Callable[[Any], object], record: Any) -> MappingError:
+    with pytest.raises(MappingError) as caught:
+        mapper(record)
+    assert caught.value.partner == "shop" and caught.value.raw == record
+    return caught.value
+
+
+POISON_ORDERS = [
+    ("subtotal 1e30", lambda o: o.update(subtotal=1e30),
+     "shop order 1042: subtotal 1e+30 is out of range (at most 15 digits before the decimal point)"),
+    ("unitPrice '1e30'", lambda o: o["lineItems"][0].update(unitPrice="1e30"),
+     "shop order 1042: line item 1 (sku TEE-BLK-M): unitPrice '1e30' is out of range"),
+    ("quantity × price over the bound", lambda o: o["lineItems"][0].update(quantity=10**14, unitPrice="9999"),
+     "is out of range"),
+    ("taxRate with 7 places", lambda o: o["lineItems"][0].update(taxRate="8.2500001"),
+     "taxRate '8.2500001' has more than 6 decimal places"),
+    ("list-valued status", lambda o: o.update(status=["open"]),
+     "shop order 1042: status ['open'] is not one of open, paid, cancelled"),
+    ("dict-valued status", lambda o: o.update(status={"s": "open"}), "status {'s': 'open'} is not one of"),
+    ("list-valued quantity", lambda o: o["lineItems"][0].update(quantity=[2]),
+     "quantity [2] is not a number"),
+    ("list-valued currency", lambda o: o.update(currency=["USD"]),
+     "currency ['USD'] is not an ISO 4217 code"),
+    ("lineItems as an object", lambda o: o.update(lineItems={"0": {}}), "shop order 1042 has no lineItems"),
+    ("list-valued pricesIncludeTax", lambda o: o.update(pricesIncludeTax=[True]), "pricesIncludeTax [True]"),
+    ("huge number", lambda o: o.update(number="9" * 300), "number '999"),
+    ("number with a control character", lambda o: o.update(number="10\x0042"),
+     "contains a control character"),
+    ("customer id of 500 characters", lambda o: o["customer"].update(id="c" * 500), "is longer than 200"),
+    ("email longer than 254", lambda o: o["customer"].update(email="a" * 300 + "@example.com"),
+     "is not an e-mail address"),
+    ("id that cannot be a key", lambda o: o.update(id="ord\n2042"),
+     "shop order 1042: id 'ord\\n2042' contains"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"), [b[1:] for b in POISON_ORDERS], ids=[b[0] for b in POISON_ORDERS]
+)
+def test_a_poison_order_is_one_mapping_error_with_the_reason(change, reason):
+    error = poison(order_to_document, changed(ORDER, change))
+    assert reason in error.reason
+
+
+def test_an_unexpected_exception_is_the_records_mapping_error_not_a_crash(monkeypatch):
+    from invoice_relay.partners.shop import mapping
+
+    def broken(*args: object) -> object:
+        raise TypeError("unhashable type: 'list'")
+
+    monkeypatch.setattr(mapping, "_lines", broken)
+    error = poison(order_to_document, copy.deepcopy(ORDER))
+    assert error.reason == "shop order 1042: unexpected data (TypeError: unhashable type: 'list')"
+    monkeypatch.setattr(mapping, "_lines", lambda items: [] + 1)  # type: ignore[operator]
+    assert "unexpected data (TypeError" in poison(order_to_document, copy.deepcopy(ORDER)).reason
+
+
+@pytest.mark.parametrize(
+    ("mapper", "record", "reason"),
+    [
+        (lambda p: payment_to_payment(p, None), changed(PAYMENT, lambda p: p.update(amount=1e30)),
+         "shop payment pay_3042: amount 1e+30 is out of range"),
+        (lambda p: payment_to_payment(p, None), changed(PAYMENT, lambda p: p.update(status=["captured"])),
+         "status ['captured'] is not 'captured'"),
+        (lambda p: payment_to_payment(p, None), changed(PAYMENT, lambda p: p.update(orderId="o" * 3000)),
+         "orderId 'oooo"),
+        (payment_order_id, changed(PAYMENT, lambda p: p.update(orderId="o" * 3000)), "is longer than 200"),
+        (payment_order_id, changed(PAYMENT, lambda p: p.update(orderId=["ord_1"])), "has no orderId"),
+        (customer_to_customer, changed(CUSTOMER, lambda c: c.update(email=["a@example.com"])),
+         "has no email"),
+        (customer_to_customer, changed(CUSTOMER, lambda c: c.update(billingAddress=["1 Main St"])),
+         "billingAddress ['1 Main St'] is not an address"),
+        (product_to_product, changed(PRODUCT, lambda p: p.update(price="1e30")),
+         "price '1e30' is out of range"),
+        (product_to_product, changed(PRODUCT, lambda p: p.update(sku="S" * 201)), "is longer than 200"),
+    ],
+)  # fmt: skip
+def test_poison_payments_customers_and_products(mapper, record, reason):
+    assert reason in poison(mapper, record).reason
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        ({**ORDER, "id": "x" * 2049}, "id 'xxxx"),
+        ({**ORDER, "updatedAt": "2026\x00"}, "updatedAt '2026\\x00' contains a control character"),
+        ({**ORDER, "updatedAt": ["2026-11-18"]}, "has no updatedAt"),
+        ({**ORDER, "number": "n" * 201}, "number 'nnn"),
+        ({**ORDER, "id": "ord_\ud800"}, "is not valid Unicode (a lone surrogate)"),
+    ],
+)
+def test_event_ref_refuses_what_cannot_become_a_key(data, reason):
+    with pytest.raises(MappingError) as caught:
+        event_ref("order.created", data)
+    assert reason in caught.value.reason
+    assert len(caught.value.reason) < 300  # the hostile value is quoted cut short
+
+
 # -- the sandbox's demo store -------------------------------------------------------------------------------
 
 

@@ -311,3 +311,13 @@ def test_freshbooks_handshake_is_recognised() -> None:
     assert freshbooks.CallbackVerification.from_body(BODY) is None
     with pytest.raises(ValueError, match="object_id"):
         freshbooks.CallbackVerification.from_body(b"name=callback.verify&verifier=abc123")
+
+
+def test_a_handshake_with_an_oversized_callback_id_or_verifier_is_refused_before_it_is_stored():
+    from invoice_relay.partners.freshbooks.callbacks import CallbackVerification
+
+    long_id = b"name=callback.verify&object_id=" + b"9" * 25 + b"&verifier=v"
+    long_verifier = b"name=callback.verify&object_id=2001&verifier=" + b"v" * 201
+    for body in (long_id, long_verifier):
+        with pytest.raises(ValueError, match=r"at most 20 digits .* at most 200 characters"):
+            CallbackVerification.from_body(body)

@@ -1,7 +1,8 @@
 """Canonical business documents: one vocabulary between all adapters.
 
 Every adapter maps partner JSON to and from these models in one place (its own module) and nowhere else.
-Money is `Decimal`; see `money.py` for the rounding rule. A `Document` validates its totals against its
+Money is `Decimal`; see `money.py` for the rounding rule and the bounds every amount, quantity and rate
+keeps (finite, below 10^15, at most 6 decimal places). A `Document` validates its totals against its
 lines when it is built, so a document that reaches a target is arithmetically consistent.
 """
 

@@ -11,12 +11,29 @@ partner-specific parts. The checks, in order:
    verification handshake) is answered by the source it belongs to; otherwise the source that expects
    this content type, else the only (or first) one;
 4. signature, before the body is looked at: missing, invalid or expired → 401;
-5. parse: not an event of the scheme → 400;
+5. parse: not an event of the scheme, outside the bounds below, or not something a WorkItem can carry →
+   400 with the reason (a WorkItem too large for SQS, from a body just under the limit, → 413);
 6. archive: the exact bytes to `raw/<connector>/<system>/webhooks/<yyyy/mm/dd>/<delivery id>.<ext>`;
 7. event type nobody acts on → 202 `ignored` (archived, not queued);
 8. de-duplicate by delivery id (conditional write, `storage.webhooks`) → 202 `duplicate`;
-9. enqueue the WorkItem on the delivery queue → 202 `accepted` (a WorkItem too large for SQS, from a body
-   just under the limit, → 413).
+9. enqueue the WorkItem on the delivery queue → 202 `accepted`.
+
+Bounds (`partners/payload.py`; each broken one is a 400 naming it, so a hostile body is refused here
+instead of becoming a queue message that can never be delivered):
+- ids: the delivery id, the event type, the record's id and version — at most 200 characters
+  (`MAX_ID_LENGTH`), no control characters, valid Unicode (they become DynamoDB and S3 keys);
+- nesting: the event's data at most 32 levels deep (`MAX_NESTING`); a JSON body is parsed without ever
+  raising RecursionError;
+- text: valid UTF-8 and Unicode (no lone surrogates such as `\\ud800`);
+- numbers: finite (no NaN, Infinity or 1e400) and integers of at most 32 digits; amounts are bounded
+  further by the money model (below 10^15, 6 decimal places) when the event is delivered, where an
+  amount beyond them fails that one item with the reason, without retries;
+- the event must make a valid WorkItem (right types) that serialises, within SQS's message size (413).
+
+A sender verifies the signature before it reads the body, so a decoding error escaping its `verify`
+(ValueError, UnicodeError, RecursionError) is an authentic body it could not read → 400. Anything else
+unexpected is a bug of ours: 500 "internal error", logged with its traceback — never an unhandled
+exception (API Gateway's 502).
 
 Bad input never gets a 5xx. A failure on our side — AWS (archive, de-duplication record, queue) or the
 connector's own setup (a missing secret) — does get one (503 / 500), so the sender retries, and the
@@ -33,12 +50,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
+from pydantic_core import PydanticSerializationError
 
 from ..connector import ConnectorConfig
 from ..errors import ConnectorError
 from ..identifiers import is_connector_id
 from ..logs import logger
 from ..partners.capabilities import WEBHOOK_SOURCE, WebhookDelivery, WebhookSource
+from ..partners.payload import id_problem, json_problem, readable, validation_reason
 from ..pipeline.services import Services
 from ..pipeline.work import WorkItem
 from ..storage.state import UnknownConnector
@@ -89,17 +109,7 @@ def accept_webhook(
             raise _Rejected(413, f"body is {len(body)} bytes; the limit is {max_body_bytes}")
         config = _connector(connector_id, services)
         senders = services.partners.open_all(config, WEBHOOK_SOURCE, services.context(connector_id))
-        if not senders:
-            raise _Rejected(404, f"connector '{connector_id}' takes no webhooks")
-        sender = _signed_by(senders, lowered)
-        if sender is None:
-            for _, candidate in senders:
-                answer = candidate.handshake(lowered, body)
-                if answer is not None:
-                    return IntakeResult(answer.status_code, answer.body)
-            sender = _expecting(senders, lowered)
-        delivery = sender.verify(lowered, body, now)
-        return _queue(config, sender.system, delivery, body, services, now)
+        return _accept(config, senders, lowered, body, services, now)
     except _Rejected as rejected:
         return _rejection(rejected.status_code, rejected.reason)
     except InvalidSignature as invalid:
@@ -113,12 +123,42 @@ def accept_webhook(
     except (ClientError, BotoCoreError):
         logger.exception("webhook intake could not reach AWS")
         return IntakeResult(503, {"status": "error", "reason": "temporarily unavailable; retry later"})
+    except Exception:
+        # A bug of ours, not the sender's: answer (500, so a real sender retries) and keep the traceback.
+        logger.exception("webhook intake failed unexpectedly", extra={"connector_id": connector_id})
+        return IntakeResult(500, {"status": "error", "reason": "internal error"})
     finally:
         for _, opened in senders:
             opened.close()
 
 
+def _accept(
+    config: ConnectorConfig,
+    senders: list[tuple[str, WebhookSource]],
+    headers: Mapping[str, str],
+    body: bytes,
+    services: Services,
+    now: dt.datetime,
+) -> IntakeResult:
+    """Steps 3 to 9 for a known connector (see the module docstring); rejections raise."""
+    if not senders:
+        raise _Rejected(404, f"connector '{config.connector_id}' takes no webhooks")
+    sender = _signed_by(senders, headers)
+    if sender is None:
+        for _, candidate in senders:
+            answer = candidate.handshake(headers, body)
+            if answer is not None:
+                return IntakeResult(answer.status_code, answer.body)
+        sender = _expecting(senders, headers)
+    delivery = _verified(sender, headers, body, now)
+    problem = _delivery_problem(delivery)
+    if problem is not None:
+        raise MalformedDelivery(problem)
+    return _queue(config, sender.system, delivery, body, services, now)
+
+
 def _rejection(status_code: int, reason: str) -> IntakeResult:
+    reason = readable(reason, 500)
     logger.info("webhook rejected", extra={"status_code": status_code, "reason": reason})
     return IntakeResult(status_code, {"status": "rejected", "reason": reason})
 
@@ -145,6 +185,33 @@ def _expecting(senders: list[tuple[str, WebhookSource]], headers: Mapping[str, s
     return next((s for _, s in senders if getattr(s, "content_type", None) == content_type), senders[0][1])
 
 
+def _verified(
+    sender: WebhookSource, headers: Mapping[str, str], body: bytes, now: dt.datetime
+) -> WebhookDelivery:
+    """The sender's verified delivery. A decoding error escaping its `verify` comes after the signature
+    matched (a sender checks it before it reads the body): an authentic body it could not read → 400."""
+    try:
+        return sender.verify(headers, body, now)
+    except (ValueError, RecursionError) as exc:  # ValueError covers UnicodeError and JSON errors
+        logger.warning(f"{sender.system}: an authentic webhook body could not be read", exc_info=exc)
+        raise MalformedDelivery(f"the body cannot be read as a {sender.system} event") from None
+
+
+def _delivery_problem(delivery: WebhookDelivery) -> str | None:
+    """Why a verified delivery is outside the intake's bounds (see the module docstring), or None."""
+    keys = [("delivery id", delivery.delivery_id), ("event type", delivery.event_type)]
+    if delivery.work is not None:
+        keys += [("record id", delivery.work.source_id), ("record version", delivery.work.version)]
+    for what, value in keys:
+        if not isinstance(value, str) or not value:
+            return f"the {what} is missing"
+        problem = id_problem(value)
+        if problem is not None:
+            return f"the {what} {problem}"
+    problem = json_problem(delivery.payload)
+    return None if problem is None else f"the event's data {problem}"
+
+
 # -- archive, de-duplicate, enqueue ---------------------------------------------------------------------
 
 
@@ -163,6 +230,8 @@ def _queue(
 ) -> IntakeResult:
     cid = config.connector_id
     key = raw_key(cid, system, delivery.delivery_id, now.astimezone(dt.UTC), delivery.extension)
+    # checked before the body is archived: what is refused is not kept
+    item = None if delivery.work is None else _work_item(cid, system, delivery, key, now)
     # the body exactly as received, with its SHA-256 in the object metadata
     services.bucket.put_with_digest(
         key, body, delivery.content_type, {"connector": cid, "delivery-id": delivery.delivery_id}
@@ -172,7 +241,7 @@ def _queue(
         "delivery_id": delivery.delivery_id,
         "event_type": delivery.event_type,
     }
-    if delivery.work is None:
+    if item is None:
         logger.info(
             "webhook ignored: not an event Invoice Relay delivers", extra={**correlation, "raw_key": key}
         )
@@ -180,20 +249,6 @@ def _queue(
             202, {"status": "ignored", "delivery_id": delivery.delivery_id, "event_type": delivery.event_type}
         )
 
-    item = WorkItem(
-        connector_id=cid,
-        source_system=system,
-        event_type=delivery.event_type,
-        source_id=delivery.work.source_id,
-        version=delivery.work.version,
-        delivery_id=delivery.delivery_id,
-        raw_key=key,
-        payload=delivery.payload,
-        received_at=iso(now),
-    )
-    if len(item.model_dump_json().encode()) > MAX_MESSAGE_BYTES:
-        # Only a body within a few hundred bytes of the size limit gets here; retrying cannot help.
-        raise _Rejected(413, "the event is too large to queue")
     ledger = services.webhook_deliveries
     claim = ledger.claim(cid, delivery.delivery_id, now)
     if not claim.owner:
@@ -219,3 +274,30 @@ def _queue(
         extra={**correlation, "source_id": item.source_id, "raw_key": key, "message_id": message_id},
     )
     return IntakeResult(202, {"status": "accepted", "delivery_id": delivery.delivery_id})
+
+
+def _work_item(cid: str, system: str, delivery: WebhookDelivery, key: str, now: dt.datetime) -> WorkItem:
+    """The WorkItem of a delivery that is queued; 400 when the event cannot make one (a type the model
+    refuses, data that does not serialise), 413 when it is too large for an SQS message."""
+    assert delivery.work is not None
+    try:
+        item = WorkItem(
+            connector_id=cid,
+            source_system=system,
+            event_type=delivery.event_type,
+            source_id=delivery.work.source_id,
+            version=delivery.work.version,
+            delivery_id=delivery.delivery_id,
+            raw_key=key,
+            payload=delivery.payload,
+            received_at=iso(now),
+        )
+        message = item.model_dump_json()
+    except ValidationError as exc:
+        raise _Rejected(400, f"the event cannot be queued: {validation_reason(exc)}") from None
+    except PydanticSerializationError:
+        raise _Rejected(400, "the event cannot be queued: its data does not serialise as JSON") from None
+    if len(message.encode()) > MAX_MESSAGE_BYTES:
+        # Only a body within a few hundred bytes of the size limit gets here; retrying cannot help.
+        raise _Rejected(413, "the event is too large to queue")
+    return item

@@ -27,7 +27,11 @@ from ..payload import (
     PLAUSIBLE_YEARS,
     PayloadProblem,
     currency_code,
+    id_value,
+    label_text,
+    map_record,
     money_field,
+    shown,
     text_value,
     validation_reason,
 )
@@ -264,7 +268,9 @@ def booking_entry_from_payload(payload: object) -> BookingEntry:
     """Map one listed Clearnox booking entry to a `BookingEntry`.
 
     Raises MappingError naming the entry and the field ("clearnox booking entry be_10001 (invoice 1042):
-    document_date '02/10/2026' is not a date", "clearnox booking entry be_10002 has no amount").
+    document_date '02/10/2026' is not a date", "clearnox booking entry be_10002 has no amount"); anything
+    else mapping this one entry raises (an amount out of the money model's bounds, a value of the wrong
+    type) becomes its MappingError too, so one poison entry never stops the listing.
     """
     if not isinstance(payload, dict):
         raise MappingError("clearnox booking entry is not a JSON object", partner=PARTNER)
@@ -272,28 +278,29 @@ def booking_entry_from_payload(payload: object) -> BookingEntry:
     if entry_id is None:
         raise MappingError("clearnox booking entry has no id", partner=PARTNER)
     number = text_value(payload.get("invoice_number"))
-    label = f"clearnox booking entry {entry_id}" + (f" (invoice {number})" if number else "")
-    try:
-        customer = payload.get("customer")
-        if customer is None:
-            raise PayloadProblem("customer", missing=True)
-        if not isinstance(customer, dict):
-            raise PayloadProblem(f"customer {customer!r} is not a customer record")
-        return BookingEntry(
-            id=entry_id,
-            entry_reference=_required_text(payload, "entry_reference"),
-            invoice_number=_required_text(payload, "invoice_number"),
-            document_date=_date(payload.get("document_date"), "document_date"),
-            amount=money_field(payload, "amount"),
-            currency=currency_code(payload.get("currency"), "currency"),
-            customer_id=_required_text(customer, "id", "customer."),
-            customer_name=_required_text(customer, "name", "customer."),
-            customer_number=text_value(customer.get("number")),
-        )
-    except PayloadProblem as problem:
-        raise MappingError(problem.reason(label), partner=PARTNER, raw=payload) from None
-    except ValidationError as exc:
-        raise MappingError(f"{label}: {validation_reason(exc)}", partner=PARTNER, raw=payload) from exc
+    label = f"clearnox booking entry {label_text(entry_id)}" + (
+        f" (invoice {label_text(number)})" if number else ""
+    )
+    return map_record(label, lambda: _booking_entry(payload), partner=PARTNER, raw=payload)
+
+
+def _booking_entry(payload: dict[str, Any]) -> BookingEntry:
+    customer = payload.get("customer")
+    if customer is None:
+        raise PayloadProblem("customer", missing=True)
+    if not isinstance(customer, dict):
+        raise PayloadProblem(f"customer {shown(customer)} is not a customer record")
+    return BookingEntry(
+        id=id_value(payload.get("id"), "id"),
+        entry_reference=_required_text(payload, "entry_reference"),
+        invoice_number=_required_text(payload, "invoice_number"),
+        document_date=_date(payload.get("document_date"), "document_date"),
+        amount=money_field(payload, "amount"),
+        currency=currency_code(payload.get("currency"), "currency"),
+        customer_id=_required_text(customer, "id", "customer."),
+        customer_name=_required_text(customer, "name", "customer."),
+        customer_number=text_value(customer.get("number")),
+    )
 
 
 def _required_text(record: dict[str, Any], field: str, prefix: str = "") -> str:

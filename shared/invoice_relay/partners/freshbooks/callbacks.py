@@ -59,6 +59,8 @@ FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 VERIFY_EVENT = "callback.verify"
 MAX_FORM_FIELDS = 100
 MAX_PENDING = 10  # verifiers waiting for confirmation, per connector
+MAX_CALLBACK_ID_DIGITS = 20
+MAX_VERIFIER_LENGTH = 200
 # FreshBooks events Invoice Relay acts on; others are archived only. FreshBooks names events
 # `<noun>.create|update|delete` (and `invoice.sendByEmail`, `estimate.sendByEmail`): there is no
 # `invoice.paid`, so a paid invoice is noticed by the payment recorded on it (`payment.create`).
@@ -148,6 +150,12 @@ class CallbackVerification:
         callback_id, verifier = fields.get("object_id", "").strip(), fields.get("verifier", "").strip()
         if not callback_id.isdigit() or not verifier:
             raise ValueError("callback.verify needs a numeric object_id (the callback id) and a verifier")
+        # Unauthenticated input that is stored (pending): bounded, so it cannot outgrow the secret.
+        if len(callback_id) > MAX_CALLBACK_ID_DIGITS or len(verifier) > MAX_VERIFIER_LENGTH:
+            raise ValueError(
+                f"callback.verify: the callback id has at most {MAX_CALLBACK_ID_DIGITS} digits and the "
+                f"verifier at most {MAX_VERIFIER_LENGTH} characters"
+            )
         return cls(callback_id=callback_id, verifier=verifier, account_id=fields.get("account_id") or None)
 
 

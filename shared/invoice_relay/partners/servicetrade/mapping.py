@@ -10,8 +10,6 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from pydantic import ValidationError
-
 from ...errors import MappingError
 from ...models import (
     Address,
@@ -31,14 +29,17 @@ from ..payload import (
     PayloadProblem,
     currency_code,
     decimal_value,
+    label_text,
+    map_record,
     money_field,
+    shown,
     text_value,
-    validation_reason,
 )
 
 PARTNER = "servicetrade"
 INVOICE_TYPE = "invoice"
 OTHER_TYPES = frozenset({"vendorbill", "external"})  # listed with invoices, but not ours to transfer
+MAX_PAYMENT_TERM_DAYS = 3660  # ten years: beyond that a due date is garbage (or beyond year 9999)
 _STATUSES = {"draft": DocumentStatus.DRAFT, "void": DocumentStatus.VOID}
 
 
@@ -46,18 +47,15 @@ def invoice_to_document(payload: dict[str, Any]) -> Document:
     """Map a ServiceTrade invoice to a canonical `Document`.
 
     Raises MappingError with a reason a bookkeeper can act on, naming the invoice and the field
-    ("invoice 1042 has no customer", "invoice 1043: transactionDate '31/02/2026' is not a date"), and
-    carrying the payload (`raw`) so it can be archived.
+    ("invoice 1042 has no customer", "invoice 1043: transactionDate '31/02/2026' is not a date",
+    "invoice 1044: subtotal 1e+30 is out of range (...)"), and carrying the payload (`raw`) so it can be
+    archived. Whatever else mapping this one invoice raises becomes its MappingError too (see
+    `payload.mapping_error`): one poison invoice never stops the poll it is in.
     """
     if not isinstance(payload, dict) or payload.get("id") is None:
         raise MappingError("servicetrade invoice has no id", partner=PARTNER)
-    label = f"invoice {payload['id']}"
-    try:
-        return _document(payload, label)
-    except ValidationError as exc:
-        raise MappingError(f"{label}: {validation_reason(exc)}", partner=PARTNER, raw=payload) from exc
-    except PayloadProblem as problem:
-        raise MappingError(problem.reason(label), partner=PARTNER, raw=payload) from None
+    label = f"invoice {label_text(payload['id'])}"
+    return map_record(label, lambda: _document(payload, label), partner=PARTNER, raw=payload)
 
 
 def _document(payload: dict[str, Any], label: str) -> Document:
@@ -204,7 +202,9 @@ def _payment_terms(terms: object) -> PaymentTerms | None:
         return None
     days = terms.get("days")
     if days is not None and (not isinstance(days, int) or isinstance(days, bool) or days < 0):
-        raise PayloadProblem(f"paymentTerms days {days!r} is not a number of days")
+        raise PayloadProblem(f"paymentTerms days {shown(days)} is not a number of days")
+    if days is not None and days > MAX_PAYMENT_TERM_DAYS:
+        raise PayloadProblem(f"paymentTerms days {shown(days)} is more than {MAX_PAYMENT_TERM_DAYS} days")
     return PaymentTerms(description=text_value(terms.get("name")), due_offset_days=days)
 
 

@@ -11,7 +11,7 @@ from ...errors import PermanentError
 from ...logs import logger
 from ...models import Document
 from ..capabilities import Outcome, SourcePage, SourceRef
-from ..payload import text_value
+from ..payload import id_problem, text_value
 from .client import PARTNER, ServiceTradeClient
 from .config import ServiceTradeSourceConfig
 from .mapping import OTHER_TYPES, invoice_to_document, is_accounting_invoice
@@ -49,6 +49,10 @@ class ServiceTradeSource:
             for invoice in page.records:
                 if not isinstance(invoice, dict) or invoice.get("id") is None:
                     logger.error(f"servicetrade: skipping an invoice without an id on page {page.number}")
+                    continue
+                unusable = id_problem(str(invoice["id"])) or id_problem(str(invoice.get("updated", "")))
+                if unusable:  # it would be a key of our state: it cannot be tracked, so it is not taken
+                    logger.error(f"servicetrade: skipping a listed invoice whose id or version {unusable}")
                     continue
                 if not is_accounting_invoice(invoice):
                     _log_passed_over(invoice)

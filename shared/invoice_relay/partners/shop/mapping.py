@@ -10,8 +10,6 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from pydantic import ValidationError
-
 from ...errors import MappingError, PermanentError
 from ...models import (
     Address,
@@ -34,9 +32,12 @@ from ..payload import (
     PayloadProblem,
     currency_code,
     decimal_value,
+    id_value,
+    label_text,
+    map_record,
     money_field,
+    shown,
     text_value,
-    validation_reason,
 )
 
 PARTNER = "shop"
@@ -45,6 +46,8 @@ EVENT_VERSION_FIELDS = {
     "customer.updated": "updatedAt",
     "payment.captured": "capturedAt",
 }
+
+MAX_EMAIL_LENGTH = 254  # RFC 5321's limit on a forward path; the address becomes a cross-reference key
 
 _ORDER_STATUSES = {
     "open": DocumentStatus.ISSUED,
@@ -68,19 +71,16 @@ def _mapping(
     *,
     label_field: str | None = None,
 ) -> Any:
-    """Run `build(payload)` for one record, turning every problem into a MappingError naming the record."""
+    """Run `build(payload)` for one record, turning every problem into a MappingError naming the record:
+    a field's problem, a bound of the money model, and anything unexpected (a list where text belongs, an
+    amount that cannot be computed) alike (see `payload.map_record`)."""
     if not isinstance(payload, dict):
         raise MappingError(f"shop {kind} is not a JSON object", partner=PARTNER)
     if text_value(payload.get(id_field)) is None:
         raise MappingError(f"shop {kind} has no {id_field}", partner=PARTNER, raw=payload)
     name = text_value(payload.get(label_field)) if label_field else None
-    label = f"shop {kind} {name or payload[id_field]}"
-    try:
-        return build(payload)
-    except PayloadProblem as problem:
-        raise MappingError(problem.reason(label), partner=PARTNER, raw=payload) from None
-    except ValidationError as exc:
-        raise MappingError(f"{label}: {validation_reason(exc)}", partner=PARTNER, raw=payload) from exc
+    label = f"shop {kind} {label_text(name or payload[id_field])}"
+    return map_record(label, lambda: build(payload), partner=PARTNER, raw=payload)
 
 
 def order_to_document(order: dict[str, Any]) -> Document:
@@ -119,15 +119,16 @@ def product_to_product(product: dict[str, Any]) -> Product:
 
 
 def payment_order_id(payment: dict[str, Any]) -> str:
-    """The id of the order a shop payment pays. MappingError if it has none."""
-    return _mapping("payment", payment, "id", lambda p: _required_text(p, "orderId"))
+    """The id of the order a shop payment pays. MappingError if it has none (or one that cannot be an id)."""
+    return _mapping("payment", payment, "id", lambda p: id_value(p.get("orderId"), "orderId"))
 
 
 def event_ref(event_type: str, data: dict[str, Any]) -> WorkRef:
     """The record a shop webhook is about: its id and version (`updatedAt`; a payment's `capturedAt`).
 
     `order.created` → the order (with its number), `customer.updated` → the customer, `payment.captured`
-    → the payment. PermanentError for another event type, MappingError for data without id or version.
+    → the payment. PermanentError for another event type, MappingError for data without id or version,
+    or whose id, version or number breaks the id bounds (`payload.id_problem`: they become keys).
     """
     if event_type not in EVENT_VERSION_FIELDS:
         raise PermanentError(f"shop event type {event_type!r} is not supported", partner=PARTNER)
@@ -136,16 +137,16 @@ def event_ref(event_type: str, data: dict[str, Any]) -> WorkRef:
     def build(record: dict[str, Any]) -> WorkRef:
         number = text_value(record.get("number")) if kind == "order" else None
         return WorkRef(
-            source_id=str(record["id"]).strip(),
-            version=_required_text(record, EVENT_VERSION_FIELDS[event_type]),
-            number=number,
+            source_id=id_value(record.get("id"), "id"),
+            version=id_value(record.get(EVENT_VERSION_FIELDS[event_type]), EVENT_VERSION_FIELDS[event_type]),
+            number=None if number is None else id_value(number, "number"),
         )
 
     return _mapping(kind, data, "id", build, label_field="number" if kind == "order" else None)
 
 
 def _document(order: dict[str, Any]) -> Document:
-    number = _required_text(order, "number")
+    number = id_value(order.get("number"), "number")
     issue_date = _datetime(order.get("orderDate"), "orderDate").date()
     currency = currency_code(order.get("currency"), "currency")
     if order.get("pricesIncludeTax") not in (None, False):
@@ -153,8 +154,8 @@ def _document(order: dict[str, Any]) -> Document:
             f"pricesIncludeTax {order['pricesIncludeTax']!r}: only tax-exclusive prices are supported"
         )
     status = order.get("status")
-    if status not in _ORDER_STATUSES:
-        raise PayloadProblem(f"status {status!r} is not one of {', '.join(_ORDER_STATUSES)}")
+    if not isinstance(status, str) or status not in _ORDER_STATUSES:
+        raise PayloadProblem(f"status {shown(status)} is not one of {', '.join(_ORDER_STATUSES)}")
     lines = _lines(order.get("lineItems"))
     totals = Totals(
         subtotal=money_field(order, "subtotal"),
@@ -172,7 +173,7 @@ def _document(order: dict[str, Any]) -> Document:
         taxes=_taxes(lines, totals.tax_total, currency),
         totals=totals,
         status=_ORDER_STATUSES[status],
-        external_refs=[ExternalRef(system=PARTNER, id=str(order["id"]).strip(), number=number)],
+        external_refs=[ExternalRef(system=PARTNER, id=id_value(order.get("id"), "id"), number=number)],
     )
 
 
@@ -244,12 +245,14 @@ def _customer(customer: object, prefix: str) -> Customer:
     email = text_value(customer.get("email"))
     if email is None:
         raise PayloadProblem(f"{prefix}email", missing=True)
-    if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
-        raise PayloadProblem(f"{prefix}email {email!r} is not an e-mail address")
+    if len(email) > MAX_EMAIL_LENGTH or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+        raise PayloadProblem(f"{prefix}email {shown(email)} is not an e-mail address")
     first, last = text_value(customer.get("firstName")), text_value(customer.get("lastName"))
     company = text_value(customer.get("company"))
     person = " ".join(part for part in (first, last) if part) or None
     customer_id = text_value(customer.get("id"))  # None for a guest checkout
+    if customer_id is not None:
+        customer_id = id_value(customer_id, f"{prefix}id")
     return Customer(
         name=company or person or email,
         email=email,
@@ -280,8 +283,8 @@ def _address(address: object, field: str) -> Address | None:
 def _payment(payment: dict[str, Any], order: dict[str, Any] | None) -> Payment:
     status = payment.get("status")
     if status not in (None, "captured"):
-        raise PayloadProblem(f"status {status!r} is not 'captured'")
-    order_id = _required_text(payment, "orderId")
+        raise PayloadProblem(f"status {shown(status)} is not 'captured'")
+    order_id = id_value(payment.get("orderId"), "orderId")
     currency = currency_code(payment.get("currency"), "currency")
     amount = money_field(payment, "amount")
     if amount <= 0:
@@ -305,7 +308,7 @@ def _payment(payment: dict[str, Any], order: dict[str, Any] | None) -> Payment:
         method=text_value(payment.get("method")),
         transaction_id=text_value(payment.get("transactionId")),
         document_number=number,
-        external_refs=[ExternalRef(system=PARTNER, id=str(payment["id"]).strip())],
+        external_refs=[ExternalRef(system=PARTNER, id=id_value(payment.get("id"), "id"))],
     )
 
 
@@ -323,7 +326,7 @@ def _product(product: dict[str, Any]) -> Product:
     rate = None if product.get("taxRate") is None else decimal_value(product["taxRate"], "taxRate")
     if rate is not None and rate < 0:
         raise PayloadProblem(f"taxRate {product['taxRate']!r} is negative")
-    sku = str(product["sku"]).strip()
+    sku = id_value(product.get("sku"), "sku")
     return Product(
         sku=sku,
         name=_required_text(product, "name"),

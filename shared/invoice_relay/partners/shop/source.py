@@ -4,7 +4,6 @@ and marking orders paid when the target reports their invoice settled (`PAID_STA
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -24,6 +23,15 @@ from ..capabilities import (
     Work,
 )
 from ..context import PartnerContext
+from ..payload import (
+    PayloadProblem,
+    id_problem,
+    label_text,
+    load_json,
+    mapping_error,
+    readable,
+    text_value,
+)
 from .client import PARTNER, ShopClient
 from .config import ShopSourceConfig
 from .mapping import (
@@ -136,7 +144,10 @@ class ShopSource:
 
     def verify(self, headers: Mapping[str, str], body: bytes, now: dt.datetime) -> WebhookDelivery:
         """Check the Standard Webhooks signature (again with freshly read secrets when it fails: they may
-        have been rotated since they were cached), then parse the event."""
+        have been rotated since they were cached), then parse the event within the bounds of
+        `payload.load_json` (UTF-8, nesting, valid Unicode, finite numbers) and `payload.id_problem` (the
+        event type, the record's id, version and number). An authentic body that is not a readable event
+        → MalformedDelivery with the reason; the body is not looked at before the signature matched."""
         if self._webhook_secrets is None:
             raise ConfigurationError("the shop source has no webhook secrets")
         secrets = self._webhook_secrets(False)
@@ -147,12 +158,7 @@ class ShopSource:
             if fresh == secrets:
                 raise
             delivery_id = standard.verify(headers, body, fresh, now=now)
-        envelope = _json_object(body)
-        event_type, data = envelope.get("type"), envelope.get("data")
-        if not isinstance(event_type, str) or not event_type:
-            raise MalformedDelivery("not a Standard Webhooks event: 'type' must be a non-empty string")
-        if not isinstance(data, dict):
-            raise MalformedDelivery("not a Standard Webhooks event: 'data' must be an object")
+        event_type, data = _event(body)
         try:
             ref = event_ref(event_type, data)
         except MappingError as exc:
@@ -163,7 +169,17 @@ class ShopSource:
 
     def decode(self, event_type: str, payload: dict[str, Any], received_at: dt.datetime) -> Work:
         """`order.created` → a new invoice, `customer.updated` → a customer change, `payment.captured` →
-        a payment for the order's invoice. MappingError names the record and the field."""
+        a payment for the order's invoice. A payload that cannot be decoded, whatever is wrong with it, is
+        a MappingError naming the record and the field (never anything else: the delivery records it as
+        the item's failure instead of retrying what can never succeed)."""
+        try:
+            return self._decode(event_type, payload)
+        except PermanentError:
+            raise
+        except Exception as exc:  # the mappers raise MappingError only; this is the net under them
+            raise mapping_error(f"shop {event_type} event", exc, partner=PARTNER, raw=payload) from exc
+
+    def _decode(self, event_type: str, payload: dict[str, Any]) -> Work:
         if event_type == "order.created":
             document = order_to_document(payload)
             return NewDocument(document, order_customer(payload), marker=f"shop order {document.number}")
@@ -171,7 +187,9 @@ class ShopSource:
             return CustomerChanged(customer_to_customer(payload))
         if event_type == "payment.captured":
             return PaymentReceived(payment_to_payment(payload, None), payment_order_id(payload))
-        raise PermanentError(f"shop event type {event_type!r} is not supported", partner=PARTNER)
+        raise PermanentError(
+            f"shop event type {readable(event_type, 200)!r} is not supported", partner=PARTNER
+        )
 
     # -- paid status and catalog ---------------------------------------------------------------------------
 
@@ -183,7 +201,9 @@ class ShopSource:
         be mapped comes with its `problem` instead, so it does not stop the others."""
         for raw in self.client.products(updated_since=updated_since):
             record = raw if isinstance(raw, dict) else {}
-            key = str(record.get("sku") or record.get("id") or "?")
+            key = text_value(record.get("sku")) or text_value(record.get("id")) or "?"
+            if id_problem(key) is not None:  # it names the product in the run log (a key there): cut short
+                key = label_text(key)
             updated = _updated_at(record.get("updatedAt"))
             try:
                 yield CatalogChange(key=key, updated_at=updated, product=product_to_product(raw))
@@ -199,14 +219,23 @@ def webhook_secrets(value: Mapping[str, Any], secret_name: str) -> list[str]:
     return secrets
 
 
-def _json_object(body: bytes) -> dict[str, Any]:
+def _event(body: bytes) -> tuple[str, dict[str, Any]]:
+    """The `type` and `data` of a Standard Webhooks event body. MalformedDelivery saying what is wrong."""
     try:
-        parsed = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
-        raise MalformedDelivery("body is not valid JSON") from None
-    if not isinstance(parsed, dict):
+        envelope = load_json(body)
+    except PayloadProblem as problem:
+        raise MalformedDelivery(problem.text) from None
+    if not isinstance(envelope, dict):
         raise MalformedDelivery("body is not a JSON object")
-    return parsed
+    event_type, data = envelope.get("type"), envelope.get("data")
+    if not isinstance(event_type, str) or not event_type:
+        raise MalformedDelivery("not a Standard Webhooks event: 'type' must be a non-empty string")
+    problem = id_problem(event_type)
+    if problem is not None:
+        raise MalformedDelivery(f"not a Standard Webhooks event: 'type' {problem}")
+    if not isinstance(data, dict):
+        raise MalformedDelivery("not a Standard Webhooks event: 'data' must be an object")
+    return event_type, data
 
 
 def _updated_at(value: object) -> dt.datetime | None:
