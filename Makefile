@@ -16,7 +16,7 @@ FN    ?=
 EVENT ?=
 LAST  ?= 3
 
-.PHONY: help venv test lint validate checkov build unit demo invoke logs api bench clean
+.PHONY: help venv test lint validate checkov build unit demo chaos invoke logs api bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -63,6 +63,9 @@ test: lint validate checkov build unit ## Everything CI runs: lint, template che
 
 demo: $(STAMP) ## Run the main job end to end on the local stack (embedded AWS + sandbox partners)
 	$(PY) -m local.commands.demo
+
+chaos: $(STAMP) ## Nothing lost, nothing twice under faults, crashes and hostile input (full run; CHAOS_ARGS="--quick --seed N")
+	$(PY) -m local.commands.chaos $(CHAOS_ARGS)
 
 invoke: $(STAMP) ## Run one function like `sam local invoke`: make invoke FN=PollFunction EVENT=events/poll_schedule.json
 	@[ -n "$(FN)" ] && [ -n "$(EVENT)" ] || { echo "usage: make invoke FN=<LogicalId> EVENT=events/<file>.json" >&2; exit 2; }

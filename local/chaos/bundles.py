@@ -12,11 +12,12 @@ non-PDF have none; no bundle run is left `running`.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import Any
 
 from local.chaos.monkey import ChaosMonkey, Crash, expire_leases
-from local.chaos.report import ScenarioResult
+from local.chaos.report import ScenarioResult, check_secrets
 
 CID = "chaos-clearnox"
 WITHOUT_PDF = 3
@@ -35,6 +36,7 @@ def run_bundles(
     from local.scenarios.stack import LocalStack
 
     result = ScenarioResult("flow 4: PDFs → bundles")
+    started = time.time()
     with LocalStack(seed_demo=False) as stack:
         stack.add_clearnox_connector(CID, max_bundle_files=max(5, entries // 4), resend_grace_hours=0)
         clearnox = stack.clearnox
@@ -54,6 +56,7 @@ def run_bundles(
         result.crashes = monkey.total
         result.details = {"runs with chaos": runs, "quiet runs": quiet, "crashes": dict(monkey.crashes)}
         _check(stack, listed, deliverable, result)
+        check_secrets(stack, result, since=started)
     return result
 
 

@@ -54,6 +54,7 @@ from invoice_relay.partners.freshbooks import callbacks
 from invoice_relay.storage import keys
 from invoice_relay.storage.table import iso, query_all, state_table, utc_now
 from invoice_relay.webhooks import intake, standard
+from local.chaos.report import ScenarioResult
 from local.runtime.api_gateway import proxy_event
 from local.runtime.platform import STAGE
 from local.scenarios import fixtures
@@ -826,6 +827,33 @@ def _delivery_runs(table_name: str, connector_id: str, since: str) -> list[dict[
         & Key("SK").between(f"RUN#{since}", "RUN#\uffff"),
     )
     return [item for item in items if item.get("kind") == "deliver"]
+
+
+def run_fuzz_scenario(*, requests: int, seed: int) -> ScenarioResult:
+    """The fuzz as a row of the chaos report (`make chaos`): a fresh demo stack, `requests` hostile webhooks,
+    their deliveries, and the secrets the stack used searched for everywhere afterwards."""
+    from local.chaos.secrets import find_secrets
+    from local.chaos.stack_secrets import stack_secrets
+    from local.scenarios.stack import LocalStack
+
+    result = ScenarioResult("webhook fuzz")
+    started = time.time()
+    with LocalStack() as stack:
+        report = run_fuzz(stack, requests=requests, seed=seed)
+        found = find_secrets(stack, stack_secrets(stack), responses=[], since=started)
+    result.documents = report.requests
+    result.server_errors = len(report.server_errors)
+    result.lost = report.poison
+    result.stuck = report.runs_not_closed
+    result.secrets_found = len(found)
+    result.violations = [*report.violations, *(f"secret found: {where}" for where in found)]
+    result.details = {
+        "answers": dict(sorted(report.by_class.items())),
+        "queued": report.enqueued,
+        "queued unsigned": report.enqueued_unsigned,
+        "deliveries": dict(sorted(report.deliveries.items())),
+    }
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:

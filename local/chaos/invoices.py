@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from collections import Counter
 from typing import Any
 
 from local.chaos.monkey import ChaosMonkey, Crash, expire_leases
-from local.chaos.report import ScenarioResult
+from local.chaos.report import ScenarioResult, check_secrets
 
 CID = "chaos-servicetrade"
 POISON_SUBTOTAL = 1e30  # a JSON number the money model must refuse (issue 8: it blocked a whole connector)
@@ -40,6 +41,7 @@ def run_invoices(
     from local.scenarios.stack import LocalStack
 
     result = ScenarioResult("flows 1+2: invoices → import file")
+    started = time.time()
     with LocalStack(seed_demo=False) as stack:
         # Small import files: the export takes many runs, each a chance to crash in the middle of it.
         stack.add_servicetrade_connector(
@@ -72,6 +74,7 @@ def run_invoices(
             "crashes": dict(monkey.crashes),
         }
         _check(stack, demo, poison_id, ours, result)
+        check_secrets(stack, result, since=started)
     return result
 
 

@@ -89,3 +89,15 @@ def count_kinds(counters: list[dict[str, int]]) -> Counter[str]:
     for counter in counters:
         total.update(counter)
     return total
+
+
+def check_secrets(
+    stack: Any, result: ScenarioResult, *, since: float, responses: list[Any] | None = None
+) -> None:
+    """Search every secret the stack used in its logs, state table, stored objects and `responses`."""
+    from local.chaos.secrets import find_secrets
+    from local.chaos.stack_secrets import stack_secrets
+
+    found = find_secrets(stack, stack_secrets(stack), responses=responses or [], since=since)
+    result.secrets_found += len(found)
+    result.violations.extend(f"secret found: {where}" for where in found)

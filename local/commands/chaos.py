@@ -68,8 +68,9 @@ def run(*, quick: bool, seed: int, only: tuple[str, ...] = SCENARIOS) -> ChaosRe
     sizes = QUICK if quick else FULL
     mode = (
         f"{'quick' if quick else 'full'}: {sizes.invoices} invoices, {sizes.orders} orders, "
-        f"{sizes.entries} booking entries, {sizes.fuzz_requests} fuzzed webhooks; faults: {FAULT_RATE:.0%} of "
-        f"partner requests; crashes: {CRASH_RATE:.0%} of invocations die at one external call, "
+        f"{sizes.entries} booking entries, {sizes.fuzz_requests} fuzzed webhooks; "
+        f"faults: {FAULT_RATE:.0%} of partner requests; "
+        f"crashes: {CRASH_RATE:.0%} of invocations die at one external call, "
         f"{CRITICAL_RATE:.0%} of them right after a call exactly-once depends on"
     )
     report = ChaosReport(seed=seed, mode=mode)

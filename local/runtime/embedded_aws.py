@@ -23,7 +23,9 @@ from types import TracebackType
 from typing import Any, Self
 
 import boto3
+from moto.s3.responses import S3Response
 from moto.server import ThreadedMotoServer
+from werkzeug.datastructures import ImmutableMultiDict
 
 from local.runtime.template import (
     LOCAL_REGION,
@@ -407,6 +409,32 @@ def _port_is_free(host: str, port: int) -> bool:
         except OSError:
             return False
         return True
+
+
+def _keep_form_encoded_object_bodies() -> None:
+    """moto server stores an object PUT with `Content-Type: application/x-www-form-urlencoded` (an archived
+    FreshBooks webhook) as 0 bytes — werkzeug parses the body as a form, `request.data` is then empty —
+    or, when the form has `key` and `file` fields, as the `file` field (moto's browser-POST upload path).
+    A PUT's body is never a form to S3: read it raw and give moto an empty form. Real S3 keeps every body
+    as sent; so does the embedded one with this."""
+    setup_class = S3Response.setup_class
+    if getattr(setup_class, "keeps_form_bodies", False):
+        return
+
+    def keeping_form_bodies(
+        self: S3Response, request: Any, full_url: Any = None, headers: Any = None
+    ) -> None:
+        if request.method == "PUT" and request.mimetype == "application/x-www-form-urlencoded":
+            request.get_data(cache=True)
+            request.__dict__["form"] = ImmutableMultiDict()  # werkzeug's cached_property: no parsing
+            request.__dict__["files"] = ImmutableMultiDict()
+        setup_class(self, request, full_url, headers)
+
+    keeping_form_bodies.keeps_form_bodies = True  # type: ignore[attr-defined]
+    S3Response.setup_class = keeping_form_bodies  # type: ignore[method-assign]
+
+
+_keep_form_encoded_object_bodies()
 
 
 def _silence_request_logs() -> None:

@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -28,6 +29,9 @@ REPO = Path(__file__).resolve().parents[2]
 LAYER = REPO / "shared"  # on sys.path (local/__init__.py), as /opt/python on Lambda
 LOG_DIR = REPO / ".local" / "logs"
 SERVICE_LOGGER = "invoice-relay"  # POWERTOOLS_SERVICE_NAME in template.yaml
+
+# A run that published no metric is normal (nothing to do); Powertools warns about it on every invocation.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 
 @dataclass

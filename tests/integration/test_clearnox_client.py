@@ -45,7 +45,13 @@ CONNECTOR = "demo-clearnox"
 
 def fast_session() -> requests.Session:
     """The production retry policy with tiny waits (Retry-After up to 2 s is still honoured)."""
-    return partner_session(partner="clearnox", backoff_factor=0.01, backoff_jitter=0, backoff_max=2)
+    return partner_session(
+        partner="clearnox",
+        backoff_factor=0.01,
+        backoff_jitter=0,
+        backoff_max=2,
+        replay_safe_methods=ClearnoxClient.replay_safe_methods,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -332,6 +338,7 @@ def test_a_file_body_is_read_in_blocks_not_whole(sandbox, client):
 
 
 def test_a_seekable_body_is_resent_after_503_and_after_401(sandbox, client):
+    # Safe: Clearnox keys the upload by X-Bundle-Id (the client's replay-safe POST).
     sandbox.inject_fault(method="POST", path=BUNDLES_PATH, status=503, times=1)
     data = valid_bundle("b-0007", sandbox.entries()[:1])
     assert upload(client, "b-0007", data).accepted_entries == ("be_10001",)

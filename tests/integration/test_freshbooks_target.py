@@ -612,9 +612,22 @@ def test_create_unknown_items_creates_the_item(sandbox, target):
 def test_server_errors_then_success(sandbox, target):
     sandbox.inject_fault(method="GET", path=f"{ACCOUNTING}/items/items", status=502, times=2)
     sandbox.inject_fault(method="POST", path=f"{ACCOUNTING}/invoices/invoices", status=503)
+    # A 503 after a POST is not resent at once (the invoice may exist): the delivery is retried, and
+    # the retry looks the invoice up before creating it.
+    with pytest.raises(TransientError):
+        deliver(target)
     deliver(target)
     assert statuses(sandbox, "GET", f"{ACCOUNTING}/items/items")[:3] == [502, 502, 200]
     assert statuses(sandbox, "POST", f"{ACCOUNTING}/invoices/invoices") == [503, 200]
+    assert len(sandbox.invoices()) == 1
+
+
+def test_a_503_after_freshbooks_created_the_invoice_does_not_create_it_twice(sandbox, target):
+    sandbox.inject_fault(method="POST", path=f"{ACCOUNTING}/invoices/invoices", status=503, after=True)
+    with pytest.raises(TransientError):
+        deliver(target)
+    deliver(target)
+    assert len(sandbox.find_requests("POST", f"{ACCOUNTING}/invoices/invoices")) == 1  # found, not re-sent
     assert len(sandbox.invoices()) == 1
 
 

@@ -204,6 +204,23 @@ def test_embedded_bucket_expires_only_bundles_tagged_pending(
     assert never_uploaded["Expiration"] == {"Days": 7}
 
 
+@pytest.mark.parametrize(
+    "body", [b"name=payment.create&object_id=12&account_id=ab3&user_id=1", b"key=a&file=b", b"%ZZ=\xff\xfe"]
+)
+def test_embedded_bucket_keeps_a_form_encoded_body_as_sent(
+    aws: EmbeddedAWS, physical: dict[str, str], body: bytes
+) -> None:
+    # A FreshBooks webhook is archived with its own content type; moto server alone would store 0 bytes.
+    s3 = aws.client("s3")
+    key = "raw/c/freshbooks/webhooks/2026/12/02/fb_1.form"
+    s3.put_object(
+        Bucket=physical["DocumentBucket"], Key=key, Body=body, ContentType="application/x-www-form-urlencoded"
+    )
+    stored = s3.get_object(Bucket=physical["DocumentBucket"], Key=key)
+    assert stored["Body"].read() == body
+    assert stored["ContentType"] == "application/x-www-form-urlencoded"
+
+
 # ---------------------------------------------------------------------- SQS
 
 

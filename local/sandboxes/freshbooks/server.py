@@ -75,7 +75,7 @@ the real API before go-live:
   order).
 
 Python control API for tests: `app_credentials()`, `authorize()`, `set_app_scopes()`,
-`expire_access_tokens()`, `revoke_refresh_tokens()`, `refresh_grants_used`, `token_grants`,
+`expire_access_tokens()`, `revoke_refresh_tokens()`, `refresh_grants_used`, `token_grants`, `issued_tokens()`,
 `is_valid_access_token()`, `add_client()`, `add_item()`, `add_callback()`, `seed_demo_catalog()`,
 `seed_demo_callback()`, `clients()`, `items()`, `invoices()`, `invoice()`, `payments()`, `callbacks()`,
 `send_event()`, `wait_for_events()`, `deliveries`, plus the fault injection, request log and rate limit
@@ -232,6 +232,12 @@ class FreshBooksSandbox(SandboxServer):
         """Every token request: grant type, HTTP status, error, content type and field names (no values)."""
         with self._data_lock:
             return copy.deepcopy(self._store.grants)
+
+    def issued_tokens(self) -> list[str]:
+        """Every access and refresh token issued so far, valid or not (chaos runs search for them where
+        they must never appear)."""
+        with self._data_lock:
+            return [*self._store.access_tokens, *self._store.refresh_tokens]
 
     def is_valid_access_token(self, token: str) -> bool:
         with self._data_lock:

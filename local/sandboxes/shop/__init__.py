@@ -22,10 +22,11 @@ Layout: `server.py` is the HTTP API and the webhook sender (`ShopSandbox`), `sto
 their rules (`ShopStore`), `seed.py` the demo data (`seed_demo_data()`, done on construction;
 deterministic): 10 products, 6 customers and 8 orders of November 2026 in USD, Texas sales tax 8.25 %
 rounded per line; five orders are paid with a captured payment each, three are open, and order 1005
-contains `UNKNOWN_SKU`, a SKU that is in no catalogue. See `DemoData` for the ids.
+contains `UNKNOWN_SKU`, a SKU that is in no catalogue. See `DemoData` for the ids. `seed_orders(count,
+seed)` adds generated orders for chaos runs (`SeededOrders`).
 """
 
-from .seed import UNKNOWN_SKU, DemoData
+from .seed import INVALID_ORDER_REASONS, UNKNOWN_SKU, DemoData, SeededOrders
 from .server import (
     API_KEY_HEADER,
     DEFAULT_LIMIT,
@@ -41,6 +42,7 @@ from .store import STORE_ZONE, OrderConflict, ShopStore
 __all__ = [
     "API_KEY_HEADER",
     "DEFAULT_LIMIT",
+    "INVALID_ORDER_REASONS",
     "MAX_LIMIT",
     "SANDBOX_API_KEY",
     "SANDBOX_UNPADDED_WEBHOOK_SECRET",
@@ -50,6 +52,7 @@ __all__ = [
     "WEBHOOK_TIMEOUT",
     "DemoData",
     "OrderConflict",
+    "SeededOrders",
     "ShopSandbox",
     "ShopStore",
 ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import random
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -194,3 +195,121 @@ def _order(
 
 def _cents(value: Decimal) -> Decimal:
     return value.quantize(_CENT, rounding=ROUND_HALF_UP)
+
+
+# -- generated orders (chaos runs) -----------------------------------------------------------------------
+
+_FIRST_NAMES = ("Ana", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hugo", "Ines", "Jon", "Kira")
+_LAST_NAMES = ("Alvarez", "Brooks", "Cho", "Dubois", "Eze", "Fischer", "Gupta", "Holm", "Ito", "Jensen")
+_CITIES = (("Austin", "78701"), ("Dallas", "75201"), ("Houston", "77002"), ("El Paso", "79901"))
+# Why each kind of invalid order fails at delivery (a fragment of the reason the run log records).
+INVALID_ORDER_REASONS = {
+    "unknown SKU": f"unknown SKU '{UNKNOWN_SKU}'",
+    "quantity 0": "is not positive",
+    "bad e-mail": "is not an e-mail address",
+    "wrong tax total": "taxTotal",
+}
+
+
+@dataclass(frozen=True)
+class SeededOrders:
+    """What `seed_orders()` added: valid orders (most with one captured payment) and invalid ones."""
+
+    order_ids: tuple[str, ...]  # valid orders, in creation order
+    invalid: dict[str, str]  # invalid order id → a fragment of the reason its delivery must fail with
+    payment_by_order: dict[str, str]  # valid order id → its captured payment's id
+    shared_emails: int  # customers whose e-mail (in any letter case) another customer has too
+
+    @property
+    def all_order_ids(self) -> tuple[str, ...]:
+        return (*self.order_ids, *self.invalid)
+
+
+def seed_orders(store: ShopStore, count: int, seed: int, *, paid_share: float = 0.85) -> SeededOrders:
+    """Add `count` orders over the catalogue (deterministic for a seed): one customer per three orders,
+    about one customer in six sharing another's e-mail (half of them in other letter case); a captured
+    payment (the order's total) for `paid_share` of the valid orders; and `max(4, count // 25)` invalid
+    orders, one kind of `INVALID_ORDER_REASONS` after the other, without a payment (a payment of an order
+    that can never be delivered would wait for it for ever). Ids continue after the demo data's."""
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    rng = random.Random(seed)
+    start = 30001 + sum(1 for key in store.orders if key.startswith("ord_3"))
+    first_customer = 30001 + sum(1 for key in store.customers if key.startswith("cus_3"))
+    customers, shared = _generated_customers(store, rng, max(2, count // 3), first_id=first_customer)
+    catalogue = sorted(store.products)
+    kinds = list(INVALID_ORDER_REASONS)
+    invalid_count = min(count, max(4, count // 25))
+    invalid_at = set(rng.sample(range(count), invalid_count))
+    valid: list[str] = []
+    invalid: dict[str, str] = {}
+    payments: dict[str, str] = {}
+    for index in range(count):
+        customer = rng.choice(customers)
+        day, hour, minute = rng.randint(1, 28), rng.randint(7, 21), rng.randint(0, 59)
+        placed = dt.datetime(2026, 11, day, hour, minute, tzinfo=STORE_ZONE)
+        skus = rng.sample(catalogue, rng.randint(1, min(4, len(catalogue))))
+        items = [(sku, rng.choice((1, 1, 1, 2, 2, 3, 5))) for sku in skus]
+        kind = kinds[len(invalid) % len(kinds)] if index in invalid_at else None
+        if kind == "unknown SKU":
+            items.append((UNKNOWN_SKU, 1))
+        order = _order(f"ord_{start + index}", str(start + index), customer, placed, items, store.products)
+        if kind is not None:
+            _break(order, kind)
+            invalid[order["id"]] = INVALID_ORDER_REASONS[kind]
+        elif rng.random() < paid_share:
+            captured = placed + dt.timedelta(minutes=rng.randint(1, 90))
+            payment = store.add_payment(order, rng.choice(("card", "card", "paypal")), captured.isoformat())
+            payments[order["id"]] = payment["id"]
+            order.update(status="paid", paymentStatus="paid", paidAt=payment["capturedAt"])
+        if kind is None:
+            valid.append(order["id"])
+        store.orders[order["id"]] = order
+        store.latest_stamp = max(store.latest_stamp, parse(order["updatedAt"]))
+    return SeededOrders(tuple(valid), invalid, payments, shared)
+
+
+def _generated_customers(
+    store: ShopStore, rng: random.Random, count: int, *, first_id: int
+) -> tuple[list[dict[str, Any]], int]:
+    customers: list[dict[str, Any]] = []
+    shared = 0
+    for index in range(count):
+        first, last = rng.choice(_FIRST_NAMES), rng.choice(_LAST_NAMES)
+        email = f"{first}.{last}.{first_id + index}@example.com".lower()
+        if customers and rng.random() < 1 / 6:  # a second account with the e-mail of an earlier one
+            email = rng.choice(customers)["email"]
+            email = email.title() if rng.random() < 0.5 else email
+            shared += 1
+        city, postal = rng.choice(_CITIES)
+        customer = {
+            "id": f"cus_{first_id + index}",
+            "email": email,
+            "firstName": first,
+            "lastName": last,
+            "company": None,
+            "phone": None,
+            "billingAddress": {
+                "line1": f"{rng.randint(1, 9999)} Main St",
+                "line2": None,
+                "city": city,
+                "region": "TX",
+                "postalCode": postal,
+                "country": "US",
+            },
+            "updatedAt": "2026-10-15T12:00:00.000Z",
+        }
+        store.customers[customer["id"]] = customer
+        customers.append(customer)
+    return customers, shared
+
+
+def _break(order: dict[str, Any], kind: str) -> None:
+    """Make a priced order invalid in the way `kind` names (the unknown SKU line is added before pricing)."""
+    if kind == "quantity 0":
+        order["lineItems"][0]["quantity"] = 0
+    elif kind == "bad e-mail":
+        order["customer"]["email"] = "not-an-e-mail-address"
+    elif kind == "wrong tax total":
+        tax = Decimal(order["taxTotal"]) + Decimal("1.00")
+        order.update(taxTotal=str(tax), total=str(Decimal(order["subtotal"]) + tax))

@@ -18,7 +18,7 @@ import requests
 from flask import Response, jsonify, request
 
 from ..base import SandboxServer
-from .seed import DemoData, seed_demo_data
+from .seed import DemoData, SeededOrders, seed_demo_data, seed_orders
 from .store import CUSTOMER_FIELDS, KINDS, PRODUCT_FIELDS, Key, OrderConflict, ShopStore, iso, parse
 
 SANDBOX_API_KEY = "shop-sandbox-api-key"  # a sandbox on loopback; not a secret
@@ -97,6 +97,12 @@ class ShopSandbox(SandboxServer):
             self._store = ShopStore()
             self.demo = seed_demo_data(self._store)
             return self.demo
+
+    def seed_orders(self, count: int, seed: int, *, paid_share: float = 0.85) -> SeededOrders:
+        """Add `count` generated orders over the catalogue, with customers (some sharing an e-mail), a
+        captured payment for most valid orders and a few invalid orders (see `seed.seed_orders`)."""
+        with self._data_lock:
+            return seed_orders(self._store, count, seed, paid_share=paid_share)
 
     def products(self) -> list[dict[str, Any]]:
         """Every product as the API serves it, by SKU (copies)."""

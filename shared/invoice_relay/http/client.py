@@ -31,13 +31,19 @@ class PartnerClient:
     """
 
     partner: ClassVar[str] = "partner"
+    # Methods this partner makes idempotent (an idempotency key on every such request): retried like GET.
+    replay_safe_methods: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(
         self, base_url: str, *, auth: PartnerAuth | None = None, session: requests.Session | None = None
     ):
         self.base_url = base_url.rstrip("/")
         self._owns_session = session is None
-        self.session = session if session is not None else partner_session(partner=self.partner)
+        self.session = (
+            session
+            if session is not None
+            else partner_session(partner=self.partner, replay_safe_methods=self.replay_safe_methods)
+        )
         self.auth = auth or PartnerAuth()
         self.auth.bind(self)
 

@@ -7,9 +7,10 @@ Retry policy (urllib3 `Retry`, applied inside the connection pool, invisible to 
 - idempotent methods (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) are retried on 429, 500, 502, 503, 504,
   on connection errors and on read errors (timeouts, dropped connections);
 - non-idempotent methods (POST, PATCH) are retried only when the partner certainly did not act on the
-  request: 429 and 503 (refused before processing) and connection errors (never sent). A 500 or a read
-  timeout after a POST may mean the invoice was created, so it is not repeated here; the caller decides
-  (idempotency keys, look-up before create);
+  request: 429 (rate limit: refused before processing) and connection errors (never sent). A 5xx or a
+  read timeout after a POST may mean the invoice was created — a 503 too: a proxy or gateway answers 503
+  when the service behind it timed out after acting (`make chaos` found FreshBooks invoices created twice
+  this way) — so it is not repeated here; the caller decides (idempotency keys, look-up before create);
 - waits: the partner's `Retry-After` when it sends one, else exponential backoff with jitter:
   backoff_factor × 2^(n-1) + random(0, backoff_jitter) before retry n, capped at backoff_max (urllib3
   alone would repeat the first retry at once, without jitter). A `Retry-After` longer than backoff_max
@@ -39,12 +40,12 @@ class PartnerRetry(Retry):
     """urllib3 `Retry` that never repeats a non-idempotent request the partner may have acted on.
 
     `allowed_methods` (the idempotent ones) governs read errors and the full status list, as in urllib3;
-    POST and PATCH are additionally retried on `NON_IDEMPOTENT_RETRY_STATUSES`, answers that mean the
-    request was refused before it ran. Connection errors are retried for every method (urllib3 default:
-    the request was never sent).
+    POST and PATCH are additionally retried on `NON_IDEMPOTENT_RETRY_STATUSES`, answers that certainly
+    mean the request was refused before it ran (a 503 does not: a gateway sends it after a timeout too).
+    Connection errors are retried for every method (urllib3 default: the request was never sent).
     """
 
-    NON_IDEMPOTENT_RETRY_STATUSES = frozenset({429, 503})
+    NON_IDEMPOTENT_RETRY_STATUSES = frozenset({429})
 
     def get_backoff_time(self) -> float:
         backoff = super().get_backoff_time()
@@ -99,18 +100,21 @@ def partner_session(
     backoff_jitter: float = 0.5,
     backoff_max: float = 30,
     timeout: Timeout = (3.05, 30),
+    replay_safe_methods: frozenset[str] = frozenset(),
 ) -> requests.Session:
     """A `requests.Session` for one partner API with default timeout, retries and backoff.
 
     `timeout` is (connect, read) seconds and applies to every request unless the call passes its own.
-    See the module docstring for the retry policy. `partner` is kept for the callers' readability.
+    See the module docstring for the retry policy. `replay_safe_methods` are methods this partner makes
+    idempotent (e.g. every POST carries an idempotency key): they are retried like GET. `partner` is kept
+    for the callers' readability.
     """
     retry = PartnerRetry(
         total=retries,
         connect=retries,
         read=retries,
         status=retries,
-        allowed_methods=IDEMPOTENT_METHODS,
+        allowed_methods=IDEMPOTENT_METHODS | replay_safe_methods,
         status_forcelist=RETRY_STATUSES,
         backoff_factor=backoff_factor,
         backoff_jitter=backoff_jitter,

@@ -68,6 +68,9 @@ class ClearnoxClient(PartnerClient):
     """
 
     partner = PARTNER
+    # The only POST is the bundle upload, keyed by X-Bundle-Id (a bundle uploaded again is answered again,
+    # never imported twice): safe to resend after a 5xx or a timeout, as long as the body can be rewound.
+    replay_safe_methods = frozenset({"POST"})
 
     def __init__(
         self,
@@ -220,9 +223,9 @@ class ClearnoxClient(PartnerClient):
         try:
             return self.session.send(prepared, timeout=self.upload_timeout, **settings)
         except UnrewindableBodyError:
-            # The session wanted to retry (429/503) but the stream cannot be sent a second time.
+            # The session wanted to retry (429/5xx) but the stream cannot be sent a second time.
             raise TransientError(
-                f"clearnox asked us to retry the upload of bundle {bundle_id} (rate limit or unavailable); "
+                f"clearnox asked us to retry the upload of bundle {bundle_id} (rate limit or server error); "
                 "the stream cannot be replayed, so the bundle must be uploaded again from a fresh stream",
                 partner=PARTNER,
             ) from None
