@@ -113,19 +113,10 @@ def _cycles(
 
 
 def _settled(stack: Any) -> bool:
-    from invoice_relay.storage.state import DocumentState, DocumentStates
+    from invoice_relay.storage.state import DocumentStates
     from invoice_relay.storage.table import state_table
 
-    documents = DocumentStates(state_table(stack.table_name))
-    return not any(
-        documents.by_state(CID, state)
-        for state in (
-            DocumentState.STAGED,
-            DocumentState.CLAIMED,
-            DocumentState.EXPORTED,
-            DocumentState.REJECTED,
-        )
-    )
+    return not DocumentStates(state_table(stack.table_name)).unsettled(CID)
 
 
 def _exported_numbers(stack: Any) -> Counter[str]:

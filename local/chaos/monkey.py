@@ -46,10 +46,12 @@ CRITICAL_HTTP = (
     ("POST", re.compile(r".*/document-bundles$")),
     ("POST", re.compile(r".*/mark-paid$")),
 )
+_PLANS_KEPT = 256  # plans of recent invocations (a few may run at once)
 # AWS operations whose effect exactly-once depends on.
 CRITICAL_AWS = frozenset(
     {
         "PutItem",
+        "BatchWriteItem",
         "UpdateItem",
         "DeleteItem",
         "SendMessage",
@@ -71,7 +73,7 @@ class ChaosMonkey:
         self._rng = random.Random(self.seed)
         self._lock = threading.Lock()
         self._enabled = False
-        self._plans: dict[int, _Plan] = {}  # thread id → the plan of the invocation it runs
+        self._plans: dict[int, _Plan] = {}  # invocation number → its plan
         self._most_calls: Counter[str] = Counter()  # function → most external calls one invocation made
 
     @contextmanager
@@ -110,21 +112,23 @@ class ChaosMonkey:
         return sum(self.crashes.values())
 
     def _plan(self) -> _Plan:
-        """This thread's invocation's plan, drawn when the invocation makes its first external call."""
-        key, number, function = threading.get_ident(), current_invocation(), current_function() or ""
+        """This invocation's plan (shared by the threads it started), drawn at its first external call."""
+        number, function = current_invocation(), current_function() or ""
         with self._lock:
-            plan = self._plans.get(key)
-            if plan is None or plan.invocation != number:
-                if plan is not None:
-                    self._most_calls[plan.function] = max(self._most_calls[plan.function], plan.calls)
+            plan = self._plans.get(number)
+            if plan is None:
                 plan = _Plan(number, function)
                 if self._rng.random() < self.rate:
                     horizon = max(8, self._most_calls[function])
                     plan.critical = self._rng.random() < self.critical_share
                     plan.at = int(math.exp(self._rng.uniform(0, math.log(horizon))))
                     plan.after = plan.critical or self._rng.random() < 0.5
-                self._plans[key] = plan
+                self._plans[number] = plan
+                if len(self._plans) > _PLANS_KEPT:  # invocations long finished
+                    for old in sorted(self._plans)[: len(self._plans) - _PLANS_KEPT]:
+                        del self._plans[old]
             plan.calls += 1
+            self._most_calls[function] = max(self._most_calls[function], plan.calls)
             return plan
 
     def _around(self, kind: str, critical: bool, call: Callable[[], Any]) -> Any:

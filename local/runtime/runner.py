@@ -9,14 +9,15 @@ The commands are `local.commands.invoke` and `local.commands.logs`.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as dt
 import importlib.util
 import io
+import itertools
 import json
 import logging
 import os
 import sys
-import threading
 import time
 import uuid
 import warnings
@@ -76,18 +77,24 @@ class _LogSink(io.TextIOBase):
 
 
 _sink = _LogSink()
-_invocation = threading.local()  # which function this thread is running right now (None between calls)
+# Which function this thread runs right now (None between calls) and a number per invocation. A context
+# variable, so that threads a function starts with a copy of its context (the layer's bounded concurrency
+# does) belong to its invocation too: chaos crashes them like the rest of the function.
+_invocation: contextvars.ContextVar[tuple[str | None, int]] = contextvars.ContextVar(
+    "invocation", default=(None, 0)
+)
+_invocations_started = itertools.count(1)
 
 
 def current_function() -> str | None:
     """The logical id of the function this thread is running, or None outside an invocation (chaos tools
     inject faults only inside the functions, never into the sandboxes or the checks)."""
-    return getattr(_invocation, "function", None)
+    return _invocation.get()[0]
 
 
 def current_invocation() -> int:
     """A number that changes with every invocation this thread starts (0 before the first)."""
-    return getattr(_invocation, "number", 0)
+    return _invocation.get()[1]
 
 
 _modules: dict[str, ModuleType] = {}
@@ -177,12 +184,11 @@ def invoke(
             # Powertools Metrics prints its EMF lines to stdout, which Lambda sends to CloudWatch: here
             # they go to the same log file as the structured logs.
             with contextlib.redirect_stdout(_sink):
-                _invocation.function = logical_id
-                _invocation.number = getattr(_invocation, "number", 0) + 1
+                token = _invocation.set((logical_id, next(_invocations_started)))
                 try:
                     return fn(event, context)
                 finally:
-                    _invocation.function = None
+                    _invocation.reset(token)
         finally:
             _sink.file, _sink.echo = None, False
 

@@ -354,6 +354,29 @@ def test_a_refused_refresh_token_asks_the_operator_to_reconnect(sandbox, connect
     assert stored_tokens(aws, connector)["generation"] == expired["generation"]  # nothing stored
 
 
+def test_app_credentials_rotated_since_they_were_cached_are_read_again_once(sandbox, connector, aws, leases):
+    connect(connector, aws)
+    target = make_target(connector, aws, leases)  # the app secret read (and cached) when tokens refresh
+    expire_everywhere(sandbox, aws, connector)
+    deliver(target)
+    sandbox.client_secret = "rotated-" + uuid.uuid4().hex  # the operator rotates the app's secret...
+    aws.create_secret(connector.config.oauth_app_secret, sandbox.app_credentials())  # ...and stores it
+    expire_everywhere(sandbox, aws, connector)
+    deliver(target, order("1043"))
+    assert statuses(sandbox, "POST", TOKEN_PATH)[-2:] == [401, 200]  # cached secret refused, new one used
+    assert len(sandbox.invoices()) == 2
+
+
+def test_app_credentials_refused_after_reading_them_again_ask_to_check_them(sandbox, connector, aws, leases):
+    connect(connector, aws)
+    target = make_target(connector, aws, leases)
+    sandbox.client_secret = "rotated-" + uuid.uuid4().hex  # rotated at FreshBooks, not stored here
+    expire_everywhere(sandbox, aws, connector)
+    with pytest.raises(AuthenticationError, match="invalid_client"):
+        deliver(target)
+    assert statuses(sandbox, "POST", TOKEN_PATH)[-1:] == [401]  # the same secret is not sent twice
+
+
 def test_a_refresh_lease_held_too_long_is_transient(sandbox, connector, aws, leases):
     connect(connector, aws)
     expire_everywhere(sandbox, aws, connector)
@@ -753,6 +776,57 @@ def test_sync_product_created_updated_unchanged(sandbox, target):
     assert (str(item["id"]), item["unit_cost"]["amount"]) == (item_id, "45.00")
     mug = Product(sku="MUG-12OZ", name="Ceramic mug 12 oz", unit_price="14.50", currency="USD")
     assert target.sync_product(mug)[1] == "unchanged"  # seeded with the same values
+
+
+def test_an_order_of_a_new_customer_searches_the_client_once(sandbox, target):
+    deliver(target)
+    assert len(sandbox.find_requests("GET", f"{ACCOUNTING}/users/clients")) == 1
+    assert len(sandbox.find_requests("POST", f"{ACCOUNTING}/users/clients")) == 1
+    deliver(target, order("1043"))  # the client exists now: found, then the marker check, then the create
+    assert len(sandbox.find_requests("GET", f"{ACCOUNTING}/users/clients")) == 2
+    assert len(sandbox.clients()) == 1 and len(sandbox.invoices()) == 2
+
+
+def test_a_new_customer_created_concurrently_is_used_not_duplicated(sandbox, target):
+    """Another worker creates the client between our search and our create: the refused create finds it."""
+    winner = sandbox.add_client(fname="Ada", email="ada@example.com")
+    empty = {"response": {"result": {"clients": [], "page": 1, "pages": 0, "per_page": 100, "total": 0}}}
+    sandbox.inject_fault(method="GET", path=f"{ACCOUNTING}/users/clients", status=200, body=empty)
+    deliver(target)
+    [invoice] = sandbox.invoices()
+    assert invoice["customerid"] == winner["id"] and len(sandbox.clients()) == 1
+
+
+def test_known_items_spare_the_item_searches_of_the_next_orders(sandbox, target):
+    deliver(target, order("1042", ("TEE-BLK-M", "MUG-12OZ")))
+    deliver(target, order("1043", ("MUG-12OZ", "TEE-BLK-M")))
+    deliver(target, order("1044", ("MUG-12OZ", "CAP-NAVY")))
+    searched = [r["query"]["search[sku]"] for r in sandbox.find_requests("GET", f"{ACCOUNTING}/items/items")]
+    assert searched == ["TEE-BLK-M", "MUG-12OZ", "CAP-NAVY"]
+    assert [ln["name"] for ln in sandbox.invoices()[1]["lines"]] == [
+        "Ceramic mug 12 oz",
+        "Organic tee, black, M",
+    ]
+
+
+def test_an_unknown_sku_is_searched_again_every_time(sandbox, target):
+    """Only found items are remembered: an item created meanwhile (by the catalog sync) is found."""
+    for number in ("1042", "1043"):
+        with pytest.raises(PermanentError, match="unknown SKU 'HOODIE-XL'"):
+            deliver(target, order(number, ("HOODIE-XL",)))
+    target.sync_product(Product(sku="HOODIE-XL", name="Hoodie XL", unit_price="49", currency="USD"))
+    deliver(target, order("1044", ("HOODIE-XL",)))
+    assert sandbox.invoices()[0]["lines"][0]["name"] == "Hoodie XL"
+
+
+def test_syncing_a_product_forgets_the_known_item(sandbox, target):
+    deliver(target, order("1042", ("MUG-12OZ",)))
+    mug = Product(sku="MUG-12OZ", name="Stoneware mug 12 oz", unit_price="14.50", currency="USD")
+    assert target.sync_product(mug)[1] == "updated"
+    deliver(target, order("1043", ("MUG-12OZ",)))
+    assert [i["lines"][0]["name"] for i in sandbox.invoices()] == ["Ceramic mug 12 oz", "Stoneware mug 12 oz"]
+    target.forget_items()
+    assert target.known_items == {}
 
 
 def test_list_items_follows_every_page_and_filters_by_day(sandbox, target):

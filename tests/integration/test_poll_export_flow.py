@@ -12,6 +12,8 @@ from collections import Counter
 
 import pytest
 
+from invoice_relay.partners.servicetrade.client import ServiceTradeClient
+from invoice_relay.pipeline import budget
 from invoice_relay.storage.objects import DocumentBucket
 from invoice_relay.storage.runs import RunHistory
 from invoice_relay.storage.state import DocumentState, DocumentStates
@@ -144,17 +146,17 @@ def test_crash_during_export_then_rerun_delivers_everything_exactly_once(stack, 
 
         monkeypatch.setattr(export_module, "acknowledge_pending", die)
     else:
-        real_transition = DocumentStates.transition
+        real_mark = ServiceTradeClient.mark_processed
         calls = Counter()
 
-        def die_on_third_done(self, record, to, **kwargs):
-            if to is DocumentState.DONE:
-                calls["done"] += 1
-                if calls["done"] == 3:
-                    raise Crash("Lambda died in the middle of the write-back")
-            return real_transition(self, record, to, **kwargs)
+        def die_after_third_write_back(self, *args, **kwargs):
+            answer = real_mark(self, *args, **kwargs)
+            calls["done"] += 1
+            if calls["done"] == 3:
+                raise Crash("Lambda died in the middle of the write-back")
+            return answer
 
-        monkeypatch.setattr(DocumentStates, "transition", die_on_third_done)
+        monkeypatch.setattr(ServiceTradeClient, "mark_processed", die_after_third_write_back)
 
     with pytest.raises(Crash):
         export(stack)
@@ -240,7 +242,63 @@ def test_where_is_invoice_1042(stack):
     export(stack)
     invoice = stack.servicetrade.invoice(demo.pending_ids[0])
     assert invoice["status"] == "processed"
-    events = RunHistory(state_table(stack.table_name)).document_events(CID, str(invoice["id"]))
-    messages = [e.message for e in events]
-    assert any("staged for export" in m for m in messages)
-    assert any("written back as processed" in m for m in messages)
+    table = state_table(stack.table_name)
+    record = DocumentStates(table).get(CID, str(invoice["id"]))
+    trail = RunHistory(table).document_trail(record)
+    messages = [e.message for e in trail]
+    number = invoice["invoiceNumber"]
+    assert messages == [
+        f"invoice {number} staged for export",
+        f"invoice {number} in import file {record.export_file}",
+        f"invoice {number} written back as processed",
+    ]
+    assert [e.kind for e in trail] == ["poll", "export", "export"]
+    assert trail[0].run_id != trail[1].run_id
+
+
+def test_a_poll_out_of_time_stops_at_a_page_boundary_and_the_next_run_continues(stack, monkeypatch):
+    """A backlog larger than one run: each run works to its time budget, the next continues at its page."""
+    stack.servicetrade.seed_demo_data(count=50, broken=0)  # 20 a page: 3 pages
+    expected = pending_numbers(stack)
+    monkeypatch.setattr(budget, "exhausted", lambda: True)  # out of time after every page
+
+    runs = [poll(stack) for _ in range(3)]
+
+    assert [r["counts"].get("continues_at_page") for r in runs] == [2, 3, None]
+    assert [r["counts"]["staged"] for r in runs] == [20, 20, 10]
+    assert "continues at page 2" in runs[0]["message"]
+    monkeypatch.undo()
+    assert poll(stack)["counts"].get("staged", 0) == 0  # a completed walk starts over: all known
+    assert export(stack)["counts"]["exported"] == 50
+    assert exported_numbers(stack) == Counter(expected)
+
+
+def test_an_export_out_of_time_leaves_its_write_backs_to_the_next_run_without_a_second_file(
+    stack, monkeypatch
+):
+    stack.servicetrade.seed_demo_data(count=30, broken=0)
+    expected = pending_numbers(stack)
+    poll(stack)
+    checks = Counter()
+
+    def out_of_time_after_ten_checks() -> bool:
+        checks["n"] += 1
+        return checks["n"] > 10
+
+    monkeypatch.setattr(budget, "exhausted", out_of_time_after_ten_checks)
+    first = export(stack)
+    monkeypatch.undo()
+
+    assert first["status"] == "partial" and first["counts"]["exported"] == 30
+    written_first = first["counts"]["written_back_processed"]
+    assert 0 < written_first < 30 and first["counts"]["write_back_pending"] == 30 - written_first
+    waiting = DocumentStates(state_table(stack.table_name)).by_state(CID, DocumentState.EXPORTED)
+    assert len(waiting) == 30 - written_first
+
+    second = export(stack)
+    assert second["status"] == "succeeded" and second["counts"].get("exported", 0) == 0
+    assert second["counts"]["written_back_processed"] == 30 - written_first
+    assert len(DocumentBucket(stack.bucket_name).keys(f"exports/{CID}/")) == 1
+    assert exported_numbers(stack) == Counter(expected)
+    assert sum(write_backs(stack).values()) == 30 and pending_numbers(stack) == set()
+    assert not DocumentStates(state_table(stack.table_name)).unsettled(CID)

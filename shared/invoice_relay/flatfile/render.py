@@ -25,6 +25,7 @@ import datetime as dt
 import io
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -72,7 +73,7 @@ class ImportFile:
 
 def render_import_file(
     template: ImportTemplate,
-    documents: list[Document],
+    documents: Iterable[Document],
     *,
     connector_id: str,
     run_id: str,

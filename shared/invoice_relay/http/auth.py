@@ -111,22 +111,33 @@ class SessionLoginAuth(PartnerAuth):
             for name, value in credentials.items()
         }
         self.signed_in = False
+        # Threads of one client share the session: one signs in, the others wait and use its cookie.
+        self._lock = threading.RLock()
 
     def prepare(self) -> None:
         if self.signed_in:
             return
-        client = self._client()
-        body = {name: value.get_secret_value() for name, value in self._credentials.items()}
-        response = client.send("POST", self.login_path, authenticated=False, json=body)
-        raise_for_partner_status(response, client.partner)
-        self.signed_in = True
-        logger.info(f"{client.partner}: signed in" + (f" as {self.who}" if self.who else ""))
+        with self._lock:
+            if self.signed_in:
+                return
+            client = self._client()
+            body = {name: value.get_secret_value() for name, value in self._credentials.items()}
+            response = client.send("POST", self.login_path, authenticated=False, json=body)
+            raise_for_partner_status(response, client.partner)
+            self.signed_in = True
+            logger.info(f"{client.partner}: signed in" + (f" as {self.who}" if self.who else ""))
 
     def renew(self, rejected: requests.PreparedRequest) -> bool:
-        logger.info(f"{self._client().partner}: session expired, signing in again")
-        self.signed_in = False
-        self.prepare()
-        return True
+        """Sign in again — unless another thread already did since `rejected` was sent (its cookie is no
+        longer the session's): then the request is simply sent again with the new one."""
+        with self._lock:
+            current = requests.cookies.get_cookie_header(self._client().session.cookies, rejected)
+            if self.signed_in and current and current != rejected.headers.get("Cookie"):
+                return True
+            logger.info(f"{self._client().partner}: session expired, signing in again")
+            self.signed_in = False
+            self.prepare()
+            return True
 
     def close(self) -> None:
         if not self.signed_in or self.logout_path is None:

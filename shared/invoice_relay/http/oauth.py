@@ -17,6 +17,8 @@ endpoints in an `OAuthProvider` and this module does the rest.
   (bounded) and re-reads the secret. So two workers never send the same refresh token.
 - A refused refresh (`invalid_grant`: revoked, already used, app disconnected) is an
   `AuthenticationError` telling the operator to reconnect: a connector problem, never a document's.
+- App credentials refused (`invalid_client`: the app secret was rotated since it was cached) are read
+  again once (`fresh_app`) and the refresh is sent once more: the refused grant spent no refresh token.
 
 Token secret JSON: `{"access_token", "refresh_token", "expires_at" (epoch seconds), "generation" (int, +1
 per rotation), "scope"}`. Token requests are form-encoded (RFC 6749 §4.1.3, §6) unless the provider
@@ -56,6 +58,10 @@ class LeaseHolder(Protocol):
     """What the refresh needs of the lease store (`storage.state.Leases`)."""
 
     def hold(self, connector_id: str, name: str, seconds: int) -> AbstractContextManager[str]: ...
+
+
+class ClientRefused(AuthenticationError):
+    """The token endpoint refused the app's credentials (`invalid_client`): no token was spent."""
 
 
 @dataclass(frozen=True)
@@ -215,7 +221,7 @@ class OAuthProvider:
             if error == "invalid_grant":
                 raise AuthenticationError(refused, partner=self.partner, status=response.status_code)
             if error == "invalid_client":
-                raise AuthenticationError(
+                raise ClientRefused(
                     f"{self.title} refused the app credentials (invalid_client): check client_id and "
                     "client_secret in the connector's app secret",
                     partner=self.partner,
@@ -384,6 +390,7 @@ class RotatingRefreshTokenAuth(BearerTokenAuth):
         leases: LeaseHolder,
         app: Callable[[], OAuthApp],
         *,
+        fresh_app: Callable[[], OAuthApp] | None = None,
         session: requests.Session | None = None,
         clock: Clock = time.time,
         refresh_margin_seconds: float = REFRESH_MARGIN_SECONDS,
@@ -396,6 +403,7 @@ class RotatingRefreshTokenAuth(BearerTokenAuth):
         self._secret = secret
         self._leases = leases
         self._app = app
+        self._fresh_app = fresh_app
         self._session = session
         self._clock = clock
         self._margin = refresh_margin_seconds
@@ -483,6 +491,21 @@ class RotatingRefreshTokenAuth(BearerTokenAuth):
                     partner=self.provider.partner,
                 )
 
+    def _refresh_grant(self, current: OAuthTokens) -> OAuthTokens:
+        """The refresh grant with the app's credentials; refused as `invalid_client`, once more with the
+        credentials read again (they may have been rotated since they were cached)."""
+        app = self._app()
+        try:
+            return self.provider.refresh(app, current.refresh_token, session=self._session, clock=self._clock)
+        except ClientRefused:
+            newer = self._fresh_app() if self._fresh_app is not None else app
+            if newer == app:
+                raise
+            logger.info(f"{self.provider.partner}: app credentials changed; refreshing with the new ones")
+            return self.provider.refresh(
+                newer, current.refresh_token, session=self._session, clock=self._clock
+            )
+
     def _refresh_holding_lease(self, rejected: str) -> OAuthTokens:
         current = self._read_required()
         if self._replaces(current, rejected):
@@ -492,9 +515,7 @@ class RotatingRefreshTokenAuth(BearerTokenAuth):
             )
             return self._adopt(current)
         try:
-            fresh = self.provider.refresh(
-                self._app(), current.refresh_token, session=self._session, clock=self._clock
-            )
+            fresh = self._refresh_grant(current)
         except AuthenticationError:
             # A worker whose lease had run out may have rotated the pair under us: use its tokens.
             latest = self._secret.read()

@@ -1,25 +1,42 @@
-"""Canonical models (see document.py) and money rules (see money.py)."""
+"""Canonical models (see document.py) and money rules (see money.py).
 
-from .document import (
-    Address,
-    Attachment,
-    Customer,
-    Document,
-    DocumentKind,
-    DocumentStatus,
-    ExternalRef,
-    Line,
-    Party,
-    Payment,
-    PaymentTerms,
-    Product,
-    Tax,
-    Totals,
-)
+The models are pydantic classes built when `document.py` is imported, which happens the first time one of
+them is asked for (`from invoice_relay.models import Document`), not with the package: a module that
+only needs the money rules, and a function that maps no document, do not pay for building them.
+"""
+
+from typing import TYPE_CHECKING
+
 from .money import minor_units, round_money, to_decimal
+
+if TYPE_CHECKING:
+    from .document import (
+        Address,
+        Attachment,
+        Customer,
+        Document,
+        DocumentKind,
+        DocumentStatus,
+        ExternalRef,
+        Line,
+        Party,
+        Payment,
+        PaymentTerms,
+        Product,
+        Tax,
+        Totals,
+    )
 
 __all__ = [
     "Address", "Attachment", "Customer", "Document", "DocumentKind", "DocumentStatus", "ExternalRef",
     "Line", "Party", "Payment", "PaymentTerms", "Product", "Tax", "Totals",
     "minor_units", "round_money", "to_decimal",
 ]  # fmt: skip
+
+
+def __getattr__(name: str) -> object:
+    if name in __all__:
+        from . import document
+
+        return getattr(document, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

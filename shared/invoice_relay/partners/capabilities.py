@@ -22,14 +22,15 @@ declares in its `spec` which capabilities each side (source, target) provides.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Annotated, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from ..models import Customer, Document, Payment, Product
+if TYPE_CHECKING:  # annotations only: a function that maps no document never builds the canonical models
+    from ..models import Customer, Document, Payment, Product
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
@@ -53,6 +54,8 @@ class SourcePage:
     total_pages: int
     refs: list[SourceRef]
     raw: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    # ref id → the record as the listing gave it (a source whose listing carries whole records)
+    records: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
 
     @property
     def next_page(self) -> int | None:
@@ -178,7 +181,8 @@ class HandshakeAnswer:
 class BookingEntry(BaseModel):
     """An open item at a document-bundle target (a booking entry) that still lacks its invoice document."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Built when first used (the bundle flow's listing, one thread), not at every function's cold start.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     id: Text
     entry_reference: Text
@@ -199,7 +203,7 @@ class BookingEntry(BaseModel):
 class BundleReceipt(BaseModel):
     """A bundle target's answer to an upload. `replayed`: the bundle id was imported before."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)  # as BookingEntry
 
     bundle_id: str
     accepted_entries: tuple[str, ...]
@@ -235,12 +239,19 @@ class Closeable(Protocol):
 class PolledSource(Closeable, Protocol):
     """Lists documents that are ready, fetches one, and writes the outcome back to its status."""
 
+    write_back_concurrency: int  # write-backs the source takes at once (within its rate limit)
+
     def poll(self, start_page: int = 1) -> Iterator[SourcePage]:
         """Pages of records ready for the target, from `start_page` to the last page."""
         ...
 
     def fetch(self, ref: SourceRef) -> tuple[Document, dict[str, Any]]:
-        """The canonical document and the raw payload it was mapped from. MappingError carries `raw`."""
+        """The canonical document and the raw payload it was mapped from, fresh from the source.
+        MappingError carries `raw`."""
+        ...
+
+    def document(self, raw: dict[str, Any]) -> Document:
+        """The canonical document of a record as listed (`SourcePage.records`). MappingError carries `raw`."""
         ...
 
     def current_ref(self, raw: dict[str, Any]) -> SourceRef | None:
@@ -348,9 +359,10 @@ class FileTarget(Protocol):
         ...
 
     def render(
-        self, documents: list[Document], *, connector_id: str, run_id: str, run_date: dt.date
+        self, documents: Iterable[Document], *, connector_id: str, run_id: str, run_date: dt.date
     ) -> RenderedFile:
-        """One import file of `documents`; documents that cannot be rendered are left out with a reason."""
+        """One import file of `documents` (read once, in order: a generator keeps one in memory at a time);
+        documents that cannot be rendered are left out with a reason."""
         ...
 
 

@@ -1,18 +1,21 @@
 """The partner registry: which systems exist, what each can do, and which pairings can work.
 
-Adding a partner is its package, its sandbox, its tests and one line in `PARTNERS` below. Everything else
-asks this registry: `ConnectorConfig` validates each side's configuration with the model of the system it
-names, flows open capabilities (`open`), the pairing check says whether a source can feed a target.
+Adding a partner is its package, its sandbox, its tests and one line in `PARTNERS` below: the system's
+name and the module that defines its `SPEC`. A partner's module is imported the first time the registry
+needs that system (a connector naming it is validated, a flow opens it), so a Lambda loads only the
+partners of the connectors it runs: at a cold start, none. Everything else asks this registry:
+`ConnectorConfig` validates each side's configuration with the model of the system it names, flows open
+capabilities (`open`), the pairing check says whether a source can feed a target.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import importlib
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ..errors import ConfigurationError
-from . import clearnox, dropzone, flatfile, freshbooks, servicetrade, shop
 from .capabilities import (
     BUNDLE_TARGET,
     CATALOG_SOURCE,
@@ -24,21 +27,22 @@ from .capabilities import (
     WEBHOOK_SOURCE,
     Capability,
 )
-from .spec import PartnerConfig, PartnerSpec
+from .spec import PartnerConfig
 
 if TYPE_CHECKING:
     from ..connector import ConnectorConfig
     from .context import PartnerContext
+    from .spec import PartnerSpec, SideSpec
 
-# One line per partner system.
-PARTNERS: tuple[PartnerSpec, ...] = (
-    servicetrade.SPEC,
-    shop.SPEC,
-    freshbooks.SPEC,
-    flatfile.SPEC,
-    dropzone.SPEC,
-    clearnox.SPEC,
-)
+# One line per partner system: its name → the module whose `SPEC` declares it (imported on first use).
+PARTNERS: Mapping[str, str] = {
+    "servicetrade": "invoice_relay.partners.servicetrade",
+    "shop": "invoice_relay.partners.shop",
+    "freshbooks": "invoice_relay.partners.freshbooks",
+    "flatfile": "invoice_relay.partners.flatfile",
+    "dropzone": "invoice_relay.partners.dropzone",
+    "clearnox": "invoice_relay.partners.clearnox",
+}
 
 T = TypeVar("T")
 SideName = Literal["source", "target"]
@@ -76,28 +80,47 @@ RUN_NEEDS: Mapping[RunKind, tuple[Capability[Any], ...]] = {
 
 
 class PartnerRegistry:
-    """The registered partner specs, by system name."""
+    """The partner systems by name: a spec, or the module that defines it until the system is first used."""
 
-    def __init__(self, specs: Iterable[PartnerSpec] = ()):
-        self._specs: dict[str, PartnerSpec] = {}
-        for spec in specs:
-            self.register(spec)
+    def __init__(self, modules: Mapping[str, str] | None = None):
+        self._partners: dict[str, PartnerSpec | str] = dict(modules or {})
 
     def register(self, spec: PartnerSpec) -> None:
-        """Add (or replace) a partner. Tests add fake partners this way."""
-        self._specs[spec.system] = spec
+        """Add (or replace) a partner by its spec. Tests add fake partners this way."""
+        self._partners[spec.system] = spec
 
     def unregister(self, system: str) -> None:
-        self._specs.pop(system, None)
+        self._partners.pop(system, None)
+
+    def systems(self) -> list[str]:
+        """The registered system names (imports nothing)."""
+        return list(self._partners)
 
     def __iter__(self) -> Iterator[PartnerSpec]:
-        return iter(self._specs.values())
+        """Every partner's spec: imports every partner module not imported yet."""
+        return (spec for system in self.systems() if (spec := self._load(system)) is not None)
 
     def spec(self, system: str) -> PartnerSpec:
-        try:
-            return self._specs[system]
-        except KeyError:
-            raise ConfigurationError(f"unknown partner system '{system}'") from None
+        found = self._load(system)
+        if found is None:
+            raise ConfigurationError(f"unknown partner system '{system}'")
+        return found
+
+    def _load(self, system: object) -> PartnerSpec | None:
+        """The spec of a registered system (importing its module the first time), None for any other name.
+        Only the registered module paths are ever imported, whatever name a configuration holds."""
+        entry = self._partners.get(system) if isinstance(system, str) else None
+        if not isinstance(entry, str):
+            return entry
+        spec: PartnerSpec = importlib.import_module(entry).SPEC
+        if spec.system != system:  # a wrong line in PARTNERS: a bug, not a connector's problem
+            raise ImportError(f"{entry}.SPEC is the system '{spec.system}', registered as '{system}'")
+        self._partners[system] = spec
+        return spec
+
+    def _side(self, system: object, side: SideName) -> SideSpec | None:
+        spec = self._load(system)
+        return spec.side(side) if spec is not None else None
 
     # -- configuration --------------------------------------------------------------------------------
 
@@ -112,12 +135,10 @@ class PartnerRegistry:
         if not isinstance(value, Mapping):
             raise ValueError(f"the {side} must be an object with a 'system'")
         system = value.get("system")
-        candidates = {s.system: s.side(side) for s in self if s.side(side) is not None}
-        if system not in candidates:
-            known = ", ".join(sorted(candidates)) or "none"
+        side_spec = self._side(system, side)
+        if side_spec is None:  # only now every partner is loaded: to name the systems that can be this side
+            known = ", ".join(sorted(s.system for s in self if s.side(side) is not None)) or "none"
             raise ValueError(f"{side} system {system!r} is not one of: {known}")
-        side_spec = candidates[system]
-        assert side_spec is not None
         return side_spec.config.model_validate(dict(value))
 
     def check_pairing(self, config: ConnectorConfig) -> list[Flow]:
@@ -207,14 +228,13 @@ class PartnerRegistry:
         for side in sides:
             if only is not None and side != only:
                 continue
-            system = getattr(config, side).system
-            side_spec = self._specs[system].side(side) if system in self._specs else None
+            side_spec = self._side(getattr(config, side).system, side)
             factory = side_spec.provides.get(capability) if side_spec else None
             if factory is not None:
                 yield side, factory
 
     def _described(self, side: SideName, system: str) -> str:
-        side_spec = self._specs[system].side(side) if system in self._specs else None
+        side_spec = self._side(system, side)
         names = [c.description for c in side_spec.provides] if side_spec else []
         return ", ".join(names) or "nothing"
 

@@ -1,8 +1,9 @@
 """How a partner package declares itself: its configuration per side and the capabilities it provides.
 
 A partner package (`partners/<system>/__init__.py`) defines one `PartnerSpec` named `SPEC` and nothing
-heavy at import: factories import the client on first use, so a Lambda loads only the partners its
-connector uses. The registry (`registry.py`) lists the specs — one line per partner.
+heavy at import: factories import the client on first use. The registry (`registry.py`) names each
+partner's package — one line per partner — and imports it the first time a connector names that system,
+so a Lambda loads only the partners its connectors use.
 """
 
 from __future__ import annotations

@@ -19,6 +19,11 @@ Exactly once, layer by layer:
   connector) fails no document and writes nothing back: the item is *held* (see held.py) and `WorkHeld`
   is raised, so the message leaves the queue without an idempotency record; it is released when the
   connector works again;
+- the document target is reused from one item to the next within a container (`Delivery.target`: its
+  HTTP session, tokens and SKU map, at most `secret_cache_seconds`, replaced after a connector problem or a
+  catalog change): nothing above depends on it — every create is still preceded by its cross-reference and
+  marker checks, and a 401 still re-reads the token secret (never an old refresh token: a refresh reads
+  the secret again under the lease, see http/oauth.py);
 - an event that depends on another one not yet delivered (a payment before its order) *waits*: it is parked
   in the state table (`WorkWaiting`, no attempt limit that could lose money) and released onto the queue
   when the record it waits for is delivered. A resend of an event that already reached a final state is
@@ -29,6 +34,7 @@ Exactly once, layer by layer:
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +58,7 @@ from ..partners.capabilities import (
 )
 from ..storage.runs import RunLog
 from ..storage.state import DocumentState
+from .catalog import catalog_generation
 from .held import release_waiting
 from .services import Services
 from .work import DOCUMENT_READY, WorkItem
@@ -183,6 +190,14 @@ class Delivery:
     def log(self, level: str, message: str, **details: Any) -> None:
         self.run_log.event(level, message, source_id=self.item.source_id, **details)
 
+    def target(self, *, documents: bool = False) -> AbstractContextManager[Any]:
+        """The connector's document target for the block, reused by the container's next items (its HTTP
+        session, its tokens, its SKU map: see services.PartnerPool). Before `documents` are delivered the
+        catalog's generation is read, so a target that knew the catalog before a sync changed it is not
+        used again (pipeline/catalog.py)."""
+        generation = catalog_generation(self.services, self.config) if documents else None
+        return self.services.reused(self.config, DOCUMENT_TARGET, generation=generation)
+
     def notes(self, delivered: Delivered, number: str | None = None) -> None:
         for note in delivered.notes:
             self.log("warn", note, number=number)
@@ -235,11 +250,8 @@ class Delivery:
                 linked["target_id"],
                 linked["number"],
             )
-        target = self.services.open(self.config, DOCUMENT_TARGET)
-        try:
+        with self.target(documents=True) as target:
             delivered = target.deliver_document(work.document, customer=work.customer, marker=work.marker)
-        finally:
-            target.close()
         document = work.document
         link = {
             "target_id": delivered.target_id,
@@ -269,11 +281,8 @@ class Delivery:
         key = customer_key(customer)
         namespace = f"{self.item.source_system}-customer"
         linked = self.services.xrefs.get(self.cid, namespace, key)
-        target = self.services.open(self.config, DOCUMENT_TARGET)
-        try:
+        with self.target() as target:
             target_id = target.update_customer(customer, linked["target_id"] if linked else None)
-        finally:
-            target.close()
         self.services.xrefs.put(self.cid, namespace, key, {"target_id": target_id})
         self.log(
             "info",
@@ -290,11 +299,8 @@ class Delivery:
                 namespace=self.document_link_key(),
                 key=work.document_source_id,
             )
-        target = self.services.open(self.config, DOCUMENT_TARGET)
-        try:
+        with self.target() as target:
             delivered = target.record_payment(linked["target_id"], payment)
-        finally:
-            target.close()
         self.log(
             "info",
             f"payment {payment.transaction_id} of {payment.amount} {payment.currency} recorded on "
@@ -341,11 +347,8 @@ class Delivery:
             )
         source = self.services.open(self.config, POLLED_SOURCE)
         try:
-            target = self.services.open(self.config, DOCUMENT_TARGET)
-            try:
+            with self.target(documents=True) as target:
                 return self._polled_document(source, target, ref)
-            finally:
-                target.close()
         finally:
             source.close()
 

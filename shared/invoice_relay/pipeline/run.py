@@ -49,6 +49,11 @@ class Run:
     def connector_id(self) -> str:
         return self.log.connector_id
 
+    @property
+    def started_on(self) -> str:
+        """The run's start date, YYYY-MM-DD (UTC): keys of what it stores sort by it."""
+        return self.log.started_at[:10]
+
     def event(self, level: str, message: str, **details: Any) -> None:
         self.log.event(level, message, **details)
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ValidationError
 
 from ..identifiers import ConnectorId
+from ..logs import tracer
+from . import budget
 from .observability import publish_run_metrics
 from .services import Services, services
 from .summary import RunSummary
@@ -51,7 +53,7 @@ class ScheduledRun(BaseModel):
 
 def scheduled_handler(run: ScheduledRunner) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
     """The Lambda handler of a scheduled function: the Powertools stack around `run(connector_id)`."""
-    logger, tracer, metrics = Logger(), Tracer(), Metrics()
+    logger, metrics = Logger(), Metrics()  # the tracer is the layer's: it says what X-Ray patches
 
     @logger.inject_lambda_context(clear_state=True)
     @tracer.capture_lambda_handler
@@ -63,7 +65,8 @@ def scheduled_handler(run: ScheduledRunner) -> Callable[[dict[str, Any], LambdaC
             logger.error("invalid scheduled event", extra={"reason": str(exc)})
             raise
         logger.append_keys(connector_id=request.connector_id)
-        summary = run(request.connector_id, services())
+        with budget.for_invocation(context):  # the run stops at a checkpoint before the function's timeout
+            summary = run(request.connector_id, services())
         publish_run_metrics(metrics, summary)
         return summary.model_dump(mode="json")
 

@@ -7,7 +7,8 @@
 | lease (mutual exclusion)| CONNECTOR#<cid>             | LEASE#<name>                    |                             |                     |
 | run                     | CONNECTOR#<cid>             | RUN#<started iso>#<run id>      | RUN#<run id>                | RUN                 |
 | run / document event    | RUN#<run id>                | EVENT#<iso ts>#<seq>            | DOC#<cid>#<source id>       | <iso ts>            |
-| document state          | CONNECTOR#<cid>             | DOC#<source id>                 | DOCSTATE#<cid>#<state>      | <updated>#<src id>  |
+| document state          | CONNECTOR#<cid>             | DOC#<source id>                 | DOCSTATE#<cid>#<state> (*) | <updated>#<src id>  |
+| staged batch (a page)   | CONNECTOR#<cid>             | BATCH#<iso ts>#<run id>#<page>  |                             |                     |
 | cross reference         | XREF#<cid>#<system>#<key>   | XREF                            |                             |                     |
 | OAuth state (CSRF)      | OAUTHSTATE#<state>          | STATE                           |                             |                     |
 | bundle                  | CONNECTOR#<cid>             | BUNDLE#<bundle id>              | RUN#<run id>                | BUNDLE#<bundle id>  |
@@ -16,7 +17,9 @@
 | work waiting for a doc  | CONNECTOR#<cid>             | WAIT#<dependency>|<work key>    |                             |                     |
 | webhook delivery dedupe | WEBHOOK#<cid>#<delivery id> | DEDUPE                          |                             |                     |
 
-Document state is queried by state through GSI1 (the export picks up `staged` documents); a document's
+(*) only while a document waits for a write-back (`exported`, `rejected`): GSI1 is sparse for documents, so
+a document on the happy path (staged → done) never writes the index. The export finds its staged documents
+through the staged batches, one per archived listing page, in the connector's partition. A document's
 log events are queried through GSI1 by DOC#...; a run by id through GSI1 by RUN#.... Work held while
 its connector cannot work is queried by the HELD# prefix of the connector's partition.
 """
@@ -62,6 +65,13 @@ def document_pk(connector_id: str) -> str:
 
 def document_sk(source_id: str) -> str:
     return f"DOC#{source_id}"
+
+
+STAGED_BATCH_PREFIX = "BATCH#"
+
+
+def staged_batch_sk(iso_ts: str, run_id: str, page: int) -> str:
+    return f"{STAGED_BATCH_PREFIX}{iso_ts}#{run_id}#{page:06d}"
 
 
 def document_events_index_pk(connector_id: str, source_id: str) -> str:

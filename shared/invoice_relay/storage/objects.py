@@ -58,6 +58,14 @@ class DocumentBucket:
     def get(self, key: str) -> bytes:
         return self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
+    def put_json(self, key: str, payload: Any) -> None:
+        """Store a JSON document (an archived listing page, an export manifest)."""
+        body = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
+        self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
+
+    def get_json(self, key: str) -> Any:
+        return json.loads(self.get(key))
+
     def download_link(self, key: str, expires_in: int) -> str:
         """A presigned GET URL for `key`, valid `expires_in` seconds."""
         return self._s3.generate_presigned_url(

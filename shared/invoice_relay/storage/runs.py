@@ -2,7 +2,17 @@
 
 Each event is one item in the run's partition; events about a document are also indexed by that
 document (GSI1), so one write serves both "what happened in run R" and "what happened to invoice X".
-Every event is mirrored to the structured (CloudWatch) log with the same correlation keys.
+Every event is mirrored to the structured (CloudWatch) log with the same correlation keys, at once.
+
+Events are written in batches (`BatchWriteItem`, 25 items a call): when `FLUSH_EVENTS` are waiting, when
+the work reaches a checkpoint (`flush()`: a poll page, a stored import file) and with the run's final
+status. A function that dies loses the table copy of the events since its last flush — never the
+CloudWatch lines, and never a document's state (that lives in the document's own item).
+
+A scheduled run is recorded as `running` when it starts, so that the next run of its kind can close it
+if its function died (`RunHistory.close_abandoned`). A delivery run (`record_start=False`) is written once,
+with its final status: a delivery killed mid-way leaves no half-open run, and its retry records one; its
+start and end are log lines, and its table events are only what happened to its document.
 """
 
 from __future__ import annotations
@@ -17,7 +27,10 @@ from boto3.dynamodb.conditions import Key
 
 from ..logs import logger
 from . import keys
+from .state import DocumentRecord, DocumentState
 from .table import expires_at, iso, query_all, utc_now
+
+FLUSH_EVENTS = 100  # events kept before a batch write (four BatchWriteItem calls)
 
 
 @dataclass
@@ -28,14 +41,18 @@ class RunLog:
     connector_id: str
     kind: str
     ttl_days: int = 90
+    record_start: bool = True
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     started_at: str = field(default_factory=lambda: iso(utc_now()))
     _seq: itertools.count = field(default_factory=itertools.count, repr=False)
+    _pending: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     def start(self, **details: Any) -> RunLog:
-        self.table.put_item(Item=self._run_item("running", details))
+        if self.record_start:
+            self.table.put_item(Item=self._run_item("running", details))
         logger.append_keys(connector_id=self.connector_id, run_id=self.run_id, run_kind=self.kind)
-        self.event("info", f"{self.kind} run started", **details)
+        mark = self.event if self.record_start else self.line
+        mark("info", f"{self.kind} run started", **details)
         return self
 
     def event(
@@ -70,7 +87,22 @@ class RunLog:
             )
         if number is not None:
             item["number"] = number
-        self.table.put_item(Item=item)
+        self._pending.append(item)
+        if len(self._pending) >= FLUSH_EVENTS:
+            self.flush()
+        self.line(level, message, source_id=source_id, number=number, **details)
+
+    def line(
+        self,
+        level: str,
+        message: str,
+        *,
+        source_id: str | None = None,
+        number: str | None = None,
+        **details: Any,
+    ) -> None:
+        """A structured (CloudWatch) log line about the run or one of its documents, not kept in the table:
+        for the happy path of each document, whose state item already says where it went."""
         extra = {k: v for k, v in {"source_id": source_id, "document_number": number, **details}.items() if v}
         getattr(logger, "warning" if level == "warn" else level, logger.info)(message, extra=extra)
 
@@ -79,11 +111,22 @@ class RunLog:
         did not succeed, the reason."""
         level = "info" if status == "succeeded" else "warn" if status in ("partial", "skipped") else "error"
         message = f"{self.kind} run {status}" + (f": {reason}" if reason else "")
-        self.event(level, message, **summary)
+        # A delivery's run item is its whole record (status, reason, summary): its end is a log line only.
+        (self.event if self.record_start else self.line)(level, message, **summary)
         extra: dict[str, Any] = {"finished_at": iso(utc_now())}
         if reason:
             extra["reason"] = reason
-        self.table.put_item(Item=self._run_item(status, summary, **extra))
+        self._pending.append(self._run_item(status, summary, **extra))
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the events waiting (and a final run item) to the table, 25 to a call."""
+        if not self._pending:
+            return
+        with self.table.batch_writer() as batch:
+            for item in self._pending:
+                batch.put_item(Item=item)
+        self._pending.clear()
 
     def _run_item(self, status: str, details: dict[str, Any], **extra: Any) -> dict[str, Any]:
         return {
@@ -173,6 +216,37 @@ class RunHistory:
     def run_events(self, run_id: str) -> list[LogEvent]:
         items = query_all(self._table, KeyConditionExpression=Key("PK").eq(keys.run_events_pk(run_id)))
         return [LogEvent.from_item(i) for i in items]
+
+    def document_trail(self, record: DocumentRecord | None) -> list[LogEvent]:
+        """Where a document went, across runs: what its state item says (staged by which poll, in which
+        import file, its state now) merged with the events logged about it (failures, warnings,
+        recoveries), oldest first. The happy path of a document writes no event of its own: its item is
+        the record of it."""
+        if record is None:
+            return []
+        label = f"invoice {record.number or record.source_id}"
+        trail = self.document_events(record.connector_id, record.source_id)
+
+        def entry(at: str, message: str, run_id: str | None, kind: str, **details: Any) -> None:
+            trail.append(
+                LogEvent(at, "info", message, run_id or "", kind, record.source_id, record.number, details)
+            )
+
+        if record.staged_at and record.state is not DocumentState.QUEUED:
+            entry(
+                record.staged_at, f"{label} staged for export", record.run_id, "poll", raw_key=record.raw_key
+            )
+        if record.export_file and record.exported_at:
+            entry(
+                record.exported_at,
+                f"{label} in import file {record.export_file}",
+                record.export_run_id,
+                "export",
+                export_file=record.export_file,
+            )
+        if record.state is DocumentState.DONE and record.export_file:
+            entry(record.updated_at, f"{label} written back as processed", record.export_run_id, "export")
+        return sorted(trail, key=lambda e: e.at)
 
     def document_events(self, connector_id: str, source_id: str) -> list[LogEvent]:
         items = query_all(

@@ -133,17 +133,21 @@ class Leases:
 
 
 class DocumentState(StrEnum):
-    """Life of one source document (one version) on its way to a batch (file) target.
+    """Life of one source document (one version).
 
-    staged → claimed → exported → done            (rendered into an import file, written back `processed`)
-    staged → rejected → failed                    (could not be mapped/rendered, written back `failed`)
-    claimed → staged                              (an export run died before its file was stored)
-    queued → done | failed                        (API targets: handed to the delivery queue)
+    File targets (flows 1+2):
+    staged → done                   (in an import file and written back `processed`)
+    staged → exported → done        (in an import file; its write-back waits for the next run)
+    staged → rejected → failed      (could not be mapped or rendered; written back `failed` + comment)
+    API targets: queued → done | failed (handed to the delivery queue).
+
+    Only the states that wait for a write-back (`exported`, `rejected`) are in the state index (GSI1): the
+    export finds its staged documents through the staged batches (`StagedBatches`), so the documents on
+    the happy path never write the index.
     """
 
     QUEUED = "queued"
     STAGED = "staged"
-    CLAIMED = "claimed"
     EXPORTED = "exported"
     REJECTED = "rejected"
     DONE = "done"
@@ -151,10 +155,12 @@ class DocumentState(StrEnum):
 
 
 TERMINAL_STATES = {DocumentState.DONE, DocumentState.FAILED}
+INDEXED_STATES = {DocumentState.EXPORTED, DocumentState.REJECTED}
 ACKNOWLEDGE_PENDING = {
     DocumentState.EXPORTED: DocumentState.DONE,
     DocumentState.REJECTED: DocumentState.FAILED,
 }
+_BATCH_GET_KEYS = 100
 
 
 @dataclass
@@ -164,14 +170,17 @@ class DocumentRecord:
     version: str
     state: DocumentState
     number: str | None = None
-    document_json: str | None = None
-    raw_key: str | None = None
+    raw_key: str | None = None  # the archived listing page (or payload) the document was read from
     reason: str | None = None
     export_file: str | None = None
     run_id: str | None = None
     target_id: str | None = None
     target_number: str | None = None
     write_back_attempted: bool = False  # a write-back was sent and its answer lost: check the source first
+    writeback_error: str | None = None
+    export_run_id: str | None = None
+    exported_at: str | None = None
+    staged_at: str = ""
     updated_at: str = ""
 
     @classmethod
@@ -182,7 +191,6 @@ class DocumentRecord:
             version=item["version"],
             state=DocumentState(item["state"]),
             number=item.get("number"),
-            document_json=item.get("document"),
             raw_key=item.get("raw_key"),
             reason=item.get("reason"),
             export_file=item.get("export_file"),
@@ -190,6 +198,10 @@ class DocumentRecord:
             target_id=item.get("target_id"),
             target_number=item.get("target_number"),
             write_back_attempted=bool(item.get("write_back_attempted", False)),
+            writeback_error=item.get("writeback_error"),
+            export_run_id=item.get("export_run_id"),
+            exported_at=item.get("exported_at"),
+            staged_at=item.get("staged_at", ""),
             updated_at=item.get("updated_at", ""),
         )
 
@@ -201,7 +213,16 @@ class StageResult(StrEnum):
 
 
 class DocumentStates:
-    """Per-document state with conditional transitions (the heart of exactly-once)."""
+    """Per-document state: one small item per source document (id, version, state, where it went).
+
+    Two ways to write it, and the rule that keeps them apart:
+    - conditional single writes (`stage`, `transition`) wherever two functions could race for a document
+      (a poll and a delivery; the rare re-staging of a changed document; failures);
+    - unconditional batch writes (`put_many`, 25 items a call) for the bulk of a run, only by the run that
+      holds the connector's lease for that kind *and* only on items no other function writes meanwhile:
+      a poll writes new documents and terminal ones (nothing else writes those), an export writes the
+      staged documents it exported (a poll leaves documents in flight alone, see `seen`).
+    """
 
     def __init__(self, table: Any, terminal_ttl_days: int = 400):
         self._table = table
@@ -214,9 +235,30 @@ class DocumentStates:
         item = self._table.get_item(Key=self._key(connector_id, source_id), ConsistentRead=True).get("Item")
         return DocumentRecord.from_item(item) if item else None
 
-    def seen(self, connector_id: str, source_id: str, version: str) -> StageResult | None:
-        """Whether this version needs work: None if it does, else why not."""
-        record = self.get(connector_id, source_id)
+    def known(self, connector_id: str, source_ids: list[str]) -> dict[str, DocumentRecord]:
+        """The current records of `source_ids` (strongly consistent; 100 to a `BatchGetItem`)."""
+        found: dict[str, DocumentRecord] = {}
+        unique = list(dict.fromkeys(source_ids))
+        for start in range(0, len(unique), _BATCH_GET_KEYS):
+            chunk = unique[start : start + _BATCH_GET_KEYS]
+            request: dict[str, Any] = {
+                self._table.name: {
+                    "Keys": [self._key(connector_id, source_id) for source_id in chunk],
+                    "ConsistentRead": True,
+                }
+            }
+            while request:
+                answer = self._table.meta.client.batch_get_item(RequestItems=request)
+                for item in answer["Responses"].get(self._table.name, []):
+                    record = DocumentRecord.from_item(item)  # the resource's client answers in plain values
+                    found[record.source_id] = record
+                request = answer.get("UnprocessedKeys") or {}
+        return found
+
+    @staticmethod
+    def verdict(record: DocumentRecord | None, version: str) -> StageResult | None:
+        """Whether a listed version needs work: None if it does, else why not. A document in flight
+        (exported and waiting for its write-back, queued for delivery) is picked up again after that."""
         if record is None:
             return None
         if record.version == version:
@@ -225,54 +267,64 @@ class DocumentStates:
             return None
         return StageResult.IN_FLIGHT
 
-    def stage(
-        self,
-        connector_id: str,
-        source_id: str,
-        version: str,
-        *,
-        state: DocumentState,
-        run_id: str,
-        number: str | None,
-        document_json: str | None,
-        raw_key: str | None,
-        reason: str | None = None,
-    ) -> StageResult:
-        """Record a new version as `staged` (or `rejected` with a reason) unless it is already known.
+    def seen(self, connector_id: str, source_id: str, version: str) -> StageResult | None:
+        return self.verdict(self.get(connector_id, source_id), version)
 
-        Condition: no item yet, or the stored version differs and is not in flight (claimed/exported:
-        an export is writing it right now; it is picked up again after that finishes).
-        """
+    def item(self, record: DocumentRecord) -> dict[str, Any]:
+        """The whole item of a record as it is to be stored (index keys only for the indexed states)."""
         now = iso(utc_now())
-        item = {
-            **self._key(connector_id, source_id),
-            "connector_id": connector_id,
-            "source_id": source_id,
-            "version": version,
-            "state": state.value,
-            "number": number,
-            "document": document_json,
-            "raw_key": raw_key,
-            "reason": reason,
-            "run_id": run_id,
-            "staged_at": now,
+        record.updated_at = now
+        item: dict[str, Any] = {
+            **self._key(record.connector_id, record.source_id),
+            "connector_id": record.connector_id,
+            "source_id": record.source_id,
+            "version": record.version,
+            "state": record.state.value,
+            "number": record.number,
+            "raw_key": record.raw_key,
+            "reason": record.reason,
+            "export_file": record.export_file,
+            "run_id": record.run_id,
+            "target_id": record.target_id,
+            "target_number": record.target_number,
+            "writeback_error": record.writeback_error,
+            "export_run_id": record.export_run_id,
+            "exported_at": record.exported_at,
+            "staged_at": record.staged_at or now,
             "updated_at": now,
-            "GSI1PK": keys.document_state_index_pk(connector_id, state.value),
-            "GSI1SK": f"{now}#{source_id}",
         }
-        item = {k: v for k, v in item.items() if v is not None}
-        replaceable = [s.value for s in (*TERMINAL_STATES, DocumentState.STAGED, DocumentState.REJECTED)]
+        if record.write_back_attempted:
+            item["write_back_attempted"] = True
+        if record.state in INDEXED_STATES:
+            item["GSI1PK"] = keys.document_state_index_pk(record.connector_id, record.state.value)
+            item["GSI1SK"] = f"{now}#{record.source_id}"
+        if record.state in TERMINAL_STATES:
+            item["expires_at"] = expires_at(self._terminal_ttl_days)
+        return {k: v for k, v in item.items() if v is not None and v != ""}
+
+    def put_many(self, records: list[DocumentRecord]) -> None:
+        """Store whole records without conditions, 25 to a `BatchWriteItem` (see the class docstring for
+        when this is allowed)."""
+        if not records:
+            return
+        with self._table.batch_writer() as batch:
+            for record in records:
+                batch.put_item(Item=self.item(record))
+
+    def stage(self, record: DocumentRecord, *, replacing: DocumentRecord | None) -> StageResult:
+        """Store a new version (`staged`, or `rejected` with its reason) if the stored one is still
+        `replacing` (None: no item yet). The conditional path, for documents another function may write."""
+        if replacing is None:
+            condition = Attr("PK").not_exists()
+        else:
+            condition = Attr("version").eq(replacing.version) & Attr("state").eq(replacing.state.value)
         try:
-            self._table.put_item(
-                Item=item,
-                ConditionExpression=Attr("PK").not_exists()
-                | (Attr("version").ne(version) & Attr("state").is_in(replaceable)),
-            )
+            self._table.put_item(Item=self.item(record), ConditionExpression=condition)
         except ClientError as exc:
             if not is_conditional_failure(exc):
                 raise
-            current = self.get(connector_id, source_id)
-            if current is not None and current.version == version:
+            current = self.get(record.connector_id, record.source_id)
+            if current is not None and current.version == record.version:
                 return StageResult.UNCHANGED
             return StageResult.IN_FLIGHT
         return StageResult.NEW
@@ -280,18 +332,31 @@ class DocumentStates:
     def by_state(
         self, connector_id: str, state: DocumentState, limit: int | None = None
     ) -> list[DocumentRecord]:
-        kwargs: dict[str, Any] = {
-            "IndexName": "GSI1",
-            "KeyConditionExpression": Key("GSI1PK").eq(
-                keys.document_state_index_pk(connector_id, state.value)
-            ),
-        }
-        items = query_all(self._table, **kwargs)
-        records = [DocumentRecord.from_item(i) for i in items]
-        # GSI reads are eventually consistent: re-check each against the base item.
-        fresh = [self.get(connector_id, r.source_id) for r in records]
-        current = [r for r in fresh if r is not None and r.state is state]
+        """The documents in an indexed state (`exported`, `rejected`), oldest first, checked against
+        their items (the index is eventually consistent)."""
+        if state not in INDEXED_STATES:
+            raise ValueError(f"documents in state {state.value!r} are not indexed")
+        items = query_all(
+            self._table,
+            IndexName="GSI1",
+            KeyConditionExpression=Key("GSI1PK").eq(keys.document_state_index_pk(connector_id, state.value)),
+        )
+        ids = [i["source_id"] for i in items]
+        fresh = self.known(connector_id, ids)
+        current = [fresh[i] for i in ids if i in fresh and fresh[i].state is state]
         return current[:limit] if limit else current
+
+    def unsettled(self, connector_id: str) -> list[DocumentRecord]:
+        """Every document of the connector not in a final state (reads the connector's whole document
+        range: for checks and tools, not for the pipeline)."""
+        items = query_all(
+            self._table,
+            KeyConditionExpression=Key("PK").eq(keys.document_pk(connector_id))
+            & Key("SK").begins_with(keys.document_sk("")),
+            ConsistentRead=True,
+        )
+        records = [DocumentRecord.from_item(i) for i in items]
+        return [r for r in records if r.state not in TERMINAL_STATES]
 
     def transition(
         self,
@@ -307,22 +372,27 @@ class DocumentStates:
         """
         expect = expect or record.state
         now = iso(utc_now())
-        values: dict[str, Any] = {
-            **fields,
-            "state": to.value,
-            "updated_at": now,
-            "GSI1PK": keys.document_state_index_pk(record.connector_id, to.value),
-            "GSI1SK": f"{now}#{record.source_id}",
-        }
+        values: dict[str, Any] = {**fields, "state": to.value, "updated_at": now}
+        removed: list[str] = []
+        if to in INDEXED_STATES:
+            values["GSI1PK"] = keys.document_state_index_pk(record.connector_id, to.value)
+            values["GSI1SK"] = f"{now}#{record.source_id}"
+        else:
+            removed = ["GSI1PK", "GSI1SK"]
         if to in TERMINAL_STATES:
             values["expires_at"] = expires_at(self._terminal_ttl_days)
-        sets = ", ".join(f"#{k} = :{k}" for k in values)
+        update = "SET " + ", ".join(f"#{k} = :{k}" for k in values)
+        if removed:
+            update += " REMOVE " + ", ".join(f"#{k}" for k in removed)
         try:
             self._table.update_item(
                 Key=self._key(record.connector_id, record.source_id),
-                UpdateExpression=f"SET {sets}",
+                UpdateExpression=update,
                 ConditionExpression="#state = :expect AND #version = :version",
-                ExpressionAttributeNames={**{f"#{k}": k for k in values}, "#version": "version"},
+                ExpressionAttributeNames={
+                    **{f"#{k}": k for k in (*values, *removed)},
+                    "#version": "version",
+                },
                 ExpressionAttributeValues={
                     **{f":{k}": v for k, v in values.items()},
                     ":expect": expect.value,
@@ -338,6 +408,58 @@ class DocumentStates:
             if hasattr(record, name):
                 setattr(record, name, value)
         return True
+
+
+@dataclass(frozen=True)
+class StagedBatch:
+    """One page of staged documents: the archive in S3 that holds them (canonical JSON and the raw page)."""
+
+    sort_key: str
+    archive_key: str
+    documents: int
+
+
+class StagedBatches:
+    """The export's work list: one item per archived page of staged documents, written by the poll *before*
+    the documents' states (so no staged document lacks its batch), deleted by the export once none of its
+    documents is still staged in the version it archived."""
+
+    def __init__(self, table: Any):
+        self._table = table
+
+    def add(self, connector_id: str, run_id: str, page: int, archive_key: str, documents: int) -> str:
+        sort_key = keys.staged_batch_sk(iso(utc_now()), run_id, page)
+        self._table.put_item(
+            Item={
+                "PK": keys.connector_pk(connector_id),
+                "SK": sort_key,
+                "archive_key": archive_key,
+                "documents": documents,
+                "run_id": run_id,
+            }
+        )
+        return sort_key
+
+    def pending(self, connector_id: str, limit: int | None = None) -> list[StagedBatch]:
+        """Oldest first."""
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": Key("PK").eq(keys.connector_pk(connector_id))
+            & Key("SK").begins_with(keys.STAGED_BATCH_PREFIX),
+            "ConsistentRead": True,
+        }
+        items = (
+            query_all(self._table, **kwargs)
+            if limit is None
+            else self._table.query(Limit=limit, **kwargs).get("Items", [])
+        )
+        return [StagedBatch(i["SK"], i["archive_key"], int(i.get("documents", 0))) for i in items]
+
+    def remove(self, connector_id: str, sort_keys: list[str]) -> None:
+        if not sort_keys:
+            return
+        with self._table.batch_writer() as batch:
+            for sort_key in sort_keys:
+                batch.delete_item(Key={"PK": keys.connector_pk(connector_id), "SK": sort_key})
 
 
 class CrossReferences:

@@ -6,7 +6,8 @@ the path's connector id, the headers and the raw body, and the connector's webho
 partner-specific parts. The checks, in order:
 
 1. size: a body over the limit → 413;
-2. connector: unknown → 404; no webhook source → 404;
+2. connector: unknown → 404; no webhook source → 404 (its configuration is cached per container for a
+   minute, `Services.recent_connector`: the intake's only read that is not one of the three below);
 3. sender: the source whose signature headers are present; an unsigned setup request (a subscription's
    verification handshake) is answered by the source it belongs to; otherwise the source that expects
    this content type, else the only (or first) one;
@@ -40,6 +41,12 @@ connector's own setup (a missing secret) — does get one (503 / 500), so the se
 de-duplication claim is released first so that the retry is not taken for a duplicate. No partner is
 called here (except a handshake's one-off confirmation), so a partner outage never slows down or loses
 a webhook.
+
+AWS calls of an accepted delivery: four — the archive (S3 PutObject), the claim (conditional PutItem), the
+queue send and the claim's completion (UpdateItem; it is what tells a later repeat "duplicate" rather than
+"in progress", and what lets a claim whose holder died be taken over). The connector's configuration and
+the webhook secret are cached per container (a minute; `secret_cache_seconds`, read again once when a
+signature does not match), so they add a read only on a cold container (`bench/bench_webhooks.py`).
 """
 
 from __future__ import annotations
@@ -113,6 +120,7 @@ def accept_webhook(
     except _Rejected as rejected:
         return _rejection(rejected.status_code, rejected.reason)
     except InvalidSignature as invalid:
+        services.forget_connector(connector_id)  # a changed configuration (another secret) is read again
         return _rejection(401, invalid.reason)
     except MalformedDelivery as malformed:
         return _rejection(400, malformed.reason)
@@ -167,7 +175,7 @@ def _connector(connector_id: str, services: Services) -> ConnectorConfig:
     if not is_connector_id(connector_id):
         raise _Rejected(404, "unknown connector")
     try:
-        return services.connectors.get(connector_id)
+        return services.recent_connector(connector_id)
     except UnknownConnector:
         raise _Rejected(404, f"unknown connector '{connector_id}'") from None
 

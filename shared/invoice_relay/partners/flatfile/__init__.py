@@ -8,6 +8,7 @@ bookkeeper imports it.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import Field
@@ -44,7 +45,7 @@ class FlatFileTarget:
         return self._template.name
 
     def render(
-        self, documents: list[Document], *, connector_id: str, run_id: str, run_date: dt.date
+        self, documents: Iterable[Document], *, connector_id: str, run_id: str, run_date: dt.date
     ) -> RenderedFile:
         from ...flatfile import render_import_file
 

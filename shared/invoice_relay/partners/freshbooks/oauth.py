@@ -71,9 +71,10 @@ def provider(config: FreshBooksTargetConfig) -> OAuthProvider:
     )
 
 
-def app_credentials(config: FreshBooksTargetConfig, max_age: int = 300) -> OAuthApp:
-    """The FreshBooks app of a connector, from its `oauth_app_secret` (cached `max_age` seconds)."""
-    value = partner_credentials(config.oauth_app_secret, max_age)
+def app_credentials(config: FreshBooksTargetConfig, max_age: int = 300, *, fresh: bool = False) -> OAuthApp:
+    """The FreshBooks app of a connector, from its `oauth_app_secret` (cached `max_age` seconds; `fresh`:
+    read again now)."""
+    value = partner_credentials(config.oauth_app_secret, max_age, fresh=fresh)
     return OAuthApp.from_secret(value, f"secret '{config.oauth_app_secret}'")
 
 
@@ -126,6 +127,7 @@ def token_auth(
         token_secret(config, secrets_client),
         leases,
         (lambda: app) if app is not None else (lambda: app_credentials(config)),
+        fresh_app=None if app is not None else (lambda: app_credentials(config, fresh=True)),
         session=session,
         clock=clock,
         **options,

@@ -1,13 +1,21 @@
 """`FreshBooksTarget`: the `DOCUMENT_TARGET` and `CATALOG_TARGET` of a connector, each call safe to repeat.
 
 - `ensure_client`: find the client by email, else create it; losing a duplicate-email race ends with
-  the client that won, never an error.
+  the client that won, never an error (FreshBooks keeps e-mails unique among active clients, so the
+  refused create is the race check: no second search before creating).
 - `deliver_document` (`deliver_invoice`): an invoice already created with this marker (by a run that
   died before recording it) is returned instead of creating a second one; unknown SKUs fail fast, before
   anything is created, unless the connector creates unknown items.
 - `record_payment`: once per transaction id and invoice.
 - `update_customer`: the client found (or created) and brought in step.
 - `sync_product`: an item per SKU, created, updated or left alone.
+
+One target serves many orders of its connector (the delivery pipeline keeps it per container for a short
+while), so it remembers the items it found by SKU (`known_items`, at most `MAX_KNOWN_ITEMS`): an order whose
+SKUs are known needs no item search. The pipeline replaces the target when the catalog sync changed items
+(a new catalog generation), so what it remembers is never older than the last sync; `forget_items()`
+drops it. Nothing exactly-once depends on it: invoice lines carry the item's name, not its id, and the
+invoice marker is looked up before every create, as before.
 """
 
 from __future__ import annotations
@@ -48,6 +56,7 @@ if TYPE_CHECKING:
 PARTNER = "freshbooks"
 # A create refused with one of these may have lost a race with a concurrent create of the same client.
 _CONFLICT_STATUSES = frozenset({400, 409, 422})
+MAX_KNOWN_ITEMS = 10_000  # SKUs remembered per target (a few MB at most); beyond it, it starts over
 
 
 class FreshBooksTarget:
@@ -58,6 +67,7 @@ class FreshBooksTarget:
     def __init__(self, config: FreshBooksTargetConfig, client: FreshBooksClient):
         self.config = config
         self.client = client
+        self.known_items: dict[str, dict[str, Any]] = {}
 
     @classmethod
     def from_config(
@@ -98,6 +108,11 @@ class FreshBooksTarget:
         found = self.client.find_client_by_email(email)
         if found is not None:
             return client_id_of(found)
+        return self._create_client(customer, email)
+
+    def _create_client(self, customer: Customer, email: str) -> str:
+        """Create the client of `customer`, whom a search by `email` just did not find. A create refused
+        because the e-mail exists (a concurrent create won the race) ends with the winner."""
         try:
             created = self.client.create_client(client_fields(customer))
         except PermanentError as exc:
@@ -136,9 +151,11 @@ class FreshBooksTarget:
 
         Order of work, so that a failure creates as little as possible and a repeat creates nothing:
         1. if the client exists, an invoice with `marker` on it is returned as it is;
-        2. every line's SKU is looked up (unknown → PermanentError naming SKU and line, or a new item
-           when `create_unknown_items`), before any client or invoice is created;
-        3. the client is found or created, then the invoice is created with `marker`.
+        2. every line's SKU is looked up (in `known_items`, else searched; unknown → PermanentError
+           naming SKU and line, or a new item when `create_unknown_items`), before any client or invoice
+           is created;
+        3. the client is created if step 1 did not find it (one client search per order), then the
+           invoice is created with `marker`.
         """
         if not marker:
             raise MappingError("an invoice needs an idempotency marker to be delivered exactly once")
@@ -152,7 +169,11 @@ class FreshBooksTarget:
                 logger.info(f"freshbooks: invoice {invoice_id_of(earlier)} already exists for {marker}")
                 return Delivered(invoice_id_of(earlier), invoice_number_of(earlier))
         items = self._items_for(document, create_unknown_items)
-        client_id = client_id_of(existing_client) if existing_client else self.ensure_client(customer)
+        client_id = (
+            client_id_of(existing_client)
+            if existing_client
+            else self._create_client(customer, _email_of(customer))
+        )
         payload = invoice_payload(
             document,
             client_id,
@@ -190,7 +211,7 @@ class FreshBooksTarget:
         for line in document.lines:
             if not line.sku or line.sku in items:
                 continue
-            item = self.client.find_item_by_sku(line.sku)
+            item = self.known_items.get(line.sku) or self.client.find_item_by_sku(line.sku)
             if item is None:
                 if not create_unknown_items:
                     raise PermanentError(
@@ -200,7 +221,17 @@ class FreshBooksTarget:
                 item = self.client.create_item(item_fields_for_line(line, document.currency))
                 logger.info(f"freshbooks: created item {item_id_of(item)} for unknown SKU {line.sku}")
             items[line.sku] = item
+            self._remember_item(line.sku, item)
         return items
+
+    def _remember_item(self, sku: str, item: dict[str, Any]) -> None:
+        if sku not in self.known_items and len(self.known_items) >= MAX_KNOWN_ITEMS:
+            self.known_items.clear()
+        self.known_items[sku] = item
+
+    def forget_items(self) -> None:
+        """Search every SKU again from now on (the catalog changed)."""
+        self.known_items.clear()
 
     # -- payments -------------------------------------------------------------------------------------
 
@@ -221,6 +252,7 @@ class FreshBooksTarget:
         Returns (item id, "created" | "updated" | "unchanged").
         """
         wanted = item_fields(product)
+        self.known_items.pop(product.sku, None)  # whatever happens next, search it again when it is needed
         existing = self.client.find_item_by_sku(product.sku)
         if existing is None:
             return item_id_of(self.client.create_item(wanted)), "created"

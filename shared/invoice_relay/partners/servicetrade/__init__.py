@@ -27,7 +27,11 @@ https://api.servicetrade.com/api/docs before go-live):
     its own.
 - `GET /api/invoice?status=pending_accounting&type=invoice&page=p&limit=n` → `{"data": {"totalPages",
   "page", "invoices": [...]}}`, pages from 1; `limit` up to 2000 (third-party tool schemas of the API;
-  not confirmed first-party). No results may report totalPages 0. An answer for another page than the
+  not confirmed first-party). Assumption: each listed invoice is the whole invoice, as `GET
+  /api/invoice/{id}` returns it (items, customer, location, totals) — the public docs show one invoice
+  representation and no "summary" variant; the poll maps invoices from the listing and fetches one again
+  only to re-check a changed invoice before it replaces a known version.
+  No results may report totalPages 0. An answer for another page than the
   one asked for, or more pages than `max_pages`, is a partner fault that stops the listing (loop guard).
 - Invoice `type` is `invoice`, `vendorbill` or `external`. Only `invoice` is ours: we list with
   `type=invoice` (assumption: the public docs show no `type` filter, so any other type that is listed

@@ -22,3 +22,9 @@ class ServiceTradeSourceConfig(PartnerConfig):
         description='Secrets Manager name of {"client_id", "client_secret"} or {"username", "password"}',
     )
     page_size: int = Field(default=100, ge=1, le=MAX_PAGE_SIZE)
+    write_back_concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=16,
+        description="write-backs sent at once (ServiceTrade publishes no rate limit; a 429 is waited out)",
+    )

@@ -18,12 +18,13 @@ from .mapping import OTHER_TYPES, invoice_to_document, is_accounting_invoice
 
 
 class ServiceTradeSource:
-    """Invoices in pending_accounting, fetched one by one and written back (see the package docstring)."""
+    """Invoices in pending_accounting, mapped as listed and written back (see the package docstring)."""
 
     system = PARTNER
 
-    def __init__(self, client: ServiceTradeClient):
+    def __init__(self, client: ServiceTradeClient, *, write_back_concurrency: int = 1):
         self.client = client
+        self.write_back_concurrency = write_back_concurrency
 
     @classmethod
     def from_config(
@@ -38,14 +39,15 @@ class ServiceTradeSource:
         return cls(
             ServiceTradeClient.from_credentials(
                 config.base_url, credentials, session=session, page_size=config.page_size
-            )
+            ),
+            write_back_concurrency=config.write_back_concurrency,
         )
 
     def poll(self, start_page: int = 1) -> Iterator[SourcePage]:
         """Pages of invoices in pending_accounting; a ref's version is the invoice's `updated`. Records
         that are not invoices for accounting (vendor bills, external invoices) are passed over."""
         for page in self.client.pending_accounting_invoices(start_page):
-            refs = []
+            refs, records = [], {}
             for invoice in page.records:
                 if not isinstance(invoice, dict) or invoice.get("id") is None:
                     logger.error(f"servicetrade: skipping an invoice without an id on page {page.number}")
@@ -57,13 +59,26 @@ class ServiceTradeSource:
                 if not is_accounting_invoice(invoice):
                     _log_passed_over(invoice)
                     continue
-                refs.append(_ref(invoice))
-            yield SourcePage(page=page.number, total_pages=page.total_pages or 0, refs=refs, raw=page.records)
+                ref = _ref(invoice)
+                refs.append(ref)
+                records[ref.id] = invoice
+            yield SourcePage(
+                page=page.number,
+                total_pages=page.total_pages or 0,
+                refs=refs,
+                raw=page.records,
+                records=records,
+            )
 
     def fetch(self, ref: SourceRef) -> tuple[Document, dict[str, Any]]:
         """The invoice, fresh from ServiceTrade, and its Document. MappingError carries the payload."""
         payload = self.client.invoice(_invoice_id(ref))
         return invoice_to_document(payload), payload
+
+    def document(self, raw: dict[str, Any]) -> Document:
+        """The Document of an invoice as the listing gave it: the listing carries whole invoices, items
+        included (assumption, see the package docstring), so no second GET per invoice is needed."""
+        return invoice_to_document(raw)
 
     def current_ref(self, raw: dict[str, Any]) -> SourceRef | None:
         """The ref of a fetched invoice as it is now; None once it has left pending_accounting."""
