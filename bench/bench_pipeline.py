@@ -269,26 +269,20 @@ def _measure(stack: Any, size: int, *, counted: bool) -> dict[str, Any]:
     )
     bare_puts = _written_back(stack)
 
-    st.reset()
-    st.seed_demo_data(count=size, broken=0, credits=0)
-    cid = f"bench-{size}"
-    stack.add_servicetrade_connector(cid, template="generic_csv", page_size=PAGE_SIZE)
-    project = _run_child(
-        "project",
-        {"connector_id": cid, "functions": spec_functions, "shared_env": shared_env, "units": False},
-    )
+    def project_pass(cid: str, *, units: bool) -> dict[str, Any]:
+        """The project on a freshly seeded sandbox, under a connector of its own."""
+        st.reset()
+        st.seed_demo_data(count=size, broken=0, credits=0)
+        stack.add_servicetrade_connector(cid, template="generic_csv", page_size=PAGE_SIZE)
+        spec = {"connector_id": cid, "functions": spec_functions, "shared_env": shared_env, "units": units}
+        return _run_child("project", spec)
+
+    project = project_pass(f"bench-{size}", units=False)
     puts, distinct, pending = _written_back(stack)
     partner = _partner_calls(stack)
     cost = None
     if counted:
-        st.reset()
-        st.seed_demo_data(count=size, broken=0, credits=0)
-        cid = f"bench-{size}-counted"
-        stack.add_servicetrade_connector(cid, template="generic_csv", page_size=PAGE_SIZE)
-        units = _run_child(
-            "project",
-            {"connector_id": cid, "functions": spec_functions, "shared_env": shared_env, "units": True},
-        )
+        units = project_pass(f"bench-{size}-counted", units=True)
         project["write_units"] = units["write_units"]
         project["write_units_by_index"] = units["write_units_by_index"]
         cost = estimate(
