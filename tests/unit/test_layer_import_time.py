@@ -11,8 +11,9 @@
   few runs, bytecode compiled once beforehand into a scratch PYTHONPYCACHEPREFIX (as the build ships it).
   Measured here (2 cores, all seven handlers in one process): 1.7–1.9× the bare handler; the extra is
   mostly the stack every function stands on (pydantic, Powertools with the X-Ray SDK), then the
-  canonical models and the API resolver. The ceiling, 2.5×, allows about twice that extra: it does not
-  time the machine, it catches a regression such as a large library imported at module level.
+  canonical models and the API resolver. The ceiling, 3×, allows more than twice that extra (a loaded CI
+  machine once measured 2.8×): it does not time the machine, it catches a regression such as a large
+  library imported at module level.
 - What a cold start must not load, exactly: no partner package (the registry imports one when a connector
   names it), no requests (X-Ray patches it when the HTTP kit first imports it; botocore at once), and no
   canonical models in the functions that map no document at start.
@@ -38,8 +39,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 LAYER_REQUIREMENTS = REPO_ROOT / "shared" / "requirements-layer.txt"
 BUILD = REPO_ROOT / ".aws-sam" / "build"
 BUILT_LAYER = BUILD / "SharedLayer" / "python"
-MAX_RATIO_TO_BARE = 2.5
-RUNS = 3
+# A ceiling against a regression (a heavy import at module level), not a timing: today's ratio is 1.7-1.9x,
+# and a loaded CI machine can inflate one process's CPU time by half. Runs alternate project and bare, and
+# the fastest of each counts, so a burst of load hits both or neither.
+MAX_RATIO_TO_BARE = 3.0
+RUNS = 5
 
 _IMPORT_ALL_HANDLERS = """
 import importlib.util, json, sys, time
@@ -83,22 +87,28 @@ def _lambda_env(pycache: Path) -> dict[str, str]:
     }
 
 
-def _fastest_run(code: str, args: list[str], env: dict[str, str]) -> dict:
-    runs = []
-    for _ in range(RUNS + 1):  # the first one compiles into the pycache prefix
-        done = subprocess.run(
-            [sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, check=False
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    return min(runs[1:], key=lambda run: run["cpu"])
+def _run(code: str, args: list[str], env: dict[str, str]) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_importing_every_handler_costs_at_most_two_and_a_half_bare_boto3_handlers(tmp_path: Path) -> None:
+def _fastest_runs(handlers: list[str], env: dict[str, str]) -> tuple[dict, dict]:
+    """The fastest of RUNS project and bare imports, alternated (after one of each compiling into the
+    pycache prefix)."""
+    project, bare = [], []
+    for _ in range(RUNS + 1):
+        project.append(_run(_IMPORT_ALL_HANDLERS, handlers, env))
+        bare.append(_run(_BARE, [], env))
+    return min(project[1:], key=lambda run: run["cpu"]), min(bare[1:], key=lambda run: run["cpu"])
+
+
+def test_importing_every_handler_costs_at_most_three_bare_boto3_handlers(tmp_path: Path) -> None:
     env = _lambda_env(tmp_path / "pycache")
     handlers = sorted(str(p) for p in (REPO_ROOT / "functions").glob("*/app.py"))
-    project = _fastest_run(_IMPORT_ALL_HANDLERS, handlers, env)
-    bare = _fastest_run(_BARE, [], env)
+    project, bare = _fastest_runs(handlers, env)
 
     ratio = project["cpu"] / bare["cpu"]
     heavy = sorted(set(project["modules"]) - set(bare["modules"]))
