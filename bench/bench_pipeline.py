@@ -45,6 +45,8 @@ for path in (str(BENCH_DIR), str(REPO_ROOT), str(REPO_ROOT / "shared")):
     if path not in sys.path:
         sys.path.insert(0, path)
 
+from bench_bundle import peak_rss_mib  # noqa: E402 - bench/ is on the path only from here
+
 DEFAULT_SIZES = (1000, 20000)
 QUICK_SIZES = (300, 1500)
 PAGE_SIZE = 100
@@ -58,13 +60,6 @@ MiB = 1024 * 1024
 
 
 # -- child processes ---------------------------------------------------------------------------------------
-
-
-def _peak_rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def _child_bare(spec: dict[str, Any]) -> dict[str, Any]:
@@ -112,7 +107,7 @@ def _child_bare(spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "seconds": time.perf_counter() - started,
         "invoices": len(invoices),
-        "peak_rss_mib": _peak_rss_mib(),
+        "peak_rss_mib": peak_rss_mib(),
     }
 
 
@@ -180,7 +175,7 @@ def _child_project(spec: dict[str, Any]) -> dict[str, Any]:
         "runs": runs,
         "exported": exported,
         "durations": durations,
-        "peak_rss_mib": _peak_rss_mib(),
+        "peak_rss_mib": peak_rss_mib(),
         "log_bytes": logged.measure(),
         "calls": {f"{service}:{op}": n for (service, op), n in snapshot.calls.items()},
         "total_calls": snapshot.total_calls,

@@ -23,7 +23,7 @@ from ..connector import ConnectorConfig
 from ..errors import ConfigurationError, TransientError
 from ..partners.payload import validation_reason
 from . import keys
-from .table import expires_at, is_conditional_failure, iso, query_all, utc_now
+from .table import batch_get_all, expires_at, is_conditional_failure, iso, query_all, utc_now
 
 
 class UnknownConnector(ConfigurationError):
@@ -156,11 +156,6 @@ class DocumentState(StrEnum):
 
 TERMINAL_STATES = {DocumentState.DONE, DocumentState.FAILED}
 INDEXED_STATES = {DocumentState.EXPORTED, DocumentState.REJECTED}
-ACKNOWLEDGE_PENDING = {
-    DocumentState.EXPORTED: DocumentState.DONE,
-    DocumentState.REJECTED: DocumentState.FAILED,
-}
-_BATCH_GET_KEYS = 100
 
 
 @dataclass
@@ -237,23 +232,11 @@ class DocumentStates:
 
     def known(self, connector_id: str, source_ids: list[str]) -> dict[str, DocumentRecord]:
         """The current records of `source_ids` (strongly consistent; 100 to a `BatchGetItem`)."""
-        found: dict[str, DocumentRecord] = {}
-        unique = list(dict.fromkeys(source_ids))
-        for start in range(0, len(unique), _BATCH_GET_KEYS):
-            chunk = unique[start : start + _BATCH_GET_KEYS]
-            request: dict[str, Any] = {
-                self._table.name: {
-                    "Keys": [self._key(connector_id, source_id) for source_id in chunk],
-                    "ConsistentRead": True,
-                }
-            }
-            while request:
-                answer = self._table.meta.client.batch_get_item(RequestItems=request)
-                for item in answer["Responses"].get(self._table.name, []):
-                    record = DocumentRecord.from_item(item)  # the resource's client answers in plain values
-                    found[record.source_id] = record
-                request = answer.get("UnprocessedKeys") or {}
-        return found
+        item_keys = [self._key(connector_id, source_id) for source_id in dict.fromkeys(source_ids)]
+        records = (
+            DocumentRecord.from_item(i) for i in batch_get_all(self._table, item_keys, ConsistentRead=True)
+        )
+        return {record.source_id: record for record in records}
 
     @staticmethod
     def verdict(record: DocumentRecord | None, version: str) -> StageResult | None:
@@ -266,9 +249,6 @@ class DocumentStates:
         if record.state in TERMINAL_STATES or record.state in {DocumentState.STAGED, DocumentState.REJECTED}:
             return None
         return StageResult.IN_FLIGHT
-
-    def seen(self, connector_id: str, source_id: str, version: str) -> StageResult | None:
-        return self.verdict(self.get(connector_id, source_id), version)
 
     def item(self, record: DocumentRecord) -> dict[str, Any]:
         """The whole item of a record as it is to be stored (index keys only for the indexed states)."""
@@ -440,17 +420,13 @@ class StagedBatches:
         )
         return sort_key
 
-    def pending(self, connector_id: str, limit: int | None = None) -> list[StagedBatch]:
+    def pending(self, connector_id: str) -> list[StagedBatch]:
         """Oldest first."""
-        kwargs: dict[str, Any] = {
-            "KeyConditionExpression": Key("PK").eq(keys.connector_pk(connector_id))
+        items = query_all(
+            self._table,
+            KeyConditionExpression=Key("PK").eq(keys.connector_pk(connector_id))
             & Key("SK").begins_with(keys.STAGED_BATCH_PREFIX),
-            "ConsistentRead": True,
-        }
-        items = (
-            query_all(self._table, **kwargs)
-            if limit is None
-            else self._table.query(Limit=limit, **kwargs).get("Items", [])
+            ConsistentRead=True,
         )
         return [StagedBatch(i["SK"], i["archive_key"], int(i.get("documents", 0))) for i in items]
 
@@ -534,25 +510,11 @@ class BundleLedger:
 
     def sent_at(self, connector_id: str, entry_ids: list[str]) -> dict[str, dt.datetime]:
         """When each of `entry_ids` was last sent (entries never sent are absent)."""
-        found: dict[str, dt.datetime] = {}
-        for start in range(0, len(entry_ids), 100):
-            chunk = entry_ids[start : start + 100]
-            request = {
-                self._table.name: {
-                    "Keys": [
-                        {"PK": keys.connector_pk(connector_id), "SK": keys.bundled_entry_sk(e)} for e in chunk
-                    ],
-                    "ProjectionExpression": "entry_id, sent_at",
-                }
-            }
-            while request:
-                answer = self._table.meta.client.batch_get_item(RequestItems=request)
-                for item in answer["Responses"].get(self._table.name, []):
-                    found[item["entry_id"]] = dt.datetime.fromisoformat(
-                        item["sent_at"].replace("Z", "+00:00")
-                    )
-                request = answer.get("UnprocessedKeys") or {}
-        return found
+        item_keys = [
+            {"PK": keys.connector_pk(connector_id), "SK": keys.bundled_entry_sk(e)} for e in entry_ids
+        ]
+        items = batch_get_all(self._table, item_keys, ProjectionExpression="entry_id, sent_at")
+        return {i["entry_id"]: dt.datetime.fromisoformat(i["sent_at"].replace("Z", "+00:00")) for i in items}
 
     def record_bundle(self, connector_id: str, bundle_id: str, run_id: str, **details: Any) -> None:
         self._table.put_item(

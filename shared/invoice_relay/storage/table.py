@@ -43,3 +43,21 @@ def query_all(table: Any, **kwargs: Any) -> list[dict[str, Any]]:
         if "LastEvaluatedKey" not in page:
             return items
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+BATCH_GET_KEYS = 100  # DynamoDB's limit per BatchGetItem
+
+
+def batch_get_all(table: Any, item_keys: list[dict[str, Any]], **options: Any) -> list[dict[str, Any]]:
+    """Every item of `item_keys` that exists (100 keys to a `BatchGetItem`, unprocessed keys asked again).
+    `options`: `ConsistentRead`, `ProjectionExpression`... for the table's request."""
+    items: list[dict[str, Any]] = []
+    for start in range(0, len(item_keys), BATCH_GET_KEYS):
+        request: dict[str, Any] = {table.name: {"Keys": item_keys[start : start + BATCH_GET_KEYS], **options}}
+        while request:
+            answer = table.meta.client.batch_get_item(
+                RequestItems=request
+            )  # plain values: the resource's client
+            items.extend(answer["Responses"].get(table.name, []))
+            request = answer.get("UnprocessedKeys") or {}
+    return items
