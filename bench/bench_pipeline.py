@@ -9,7 +9,9 @@ For each size (default 1,000 and 20,000 pending invoices) the sandbox ServiceTra
   stack, the template's timeouts: each run works to its time budget, so a large backlog takes several
   runs, each continuing where the last stopped — counted as `runs`), until every invoice is written back.
 
-Both run in a fresh child process that talks to the embedded AWS (moto server) and the sandbox over loopback,
+At the smallest size each side runs `--repeats` times (default 3), alternated, and the fastest pass of each
+is compared (a busy machine slows one pass, not one side); the larger sizes run once. Both run in a fresh
+child process that talks to the embedded AWS (moto server) and the sandbox over loopback,
 so the child's peak RSS (`VmHWM`) is the pipeline's own, not moto's or the sandbox's. In the project's child,
 `aws_usage.AwsUsage` counts every AWS call made inside a function (batch calls count once) and DynamoDB's
 write units per its sizing rules (base table + GSI); partner calls are the sandbox's request log.
@@ -56,6 +58,7 @@ MAX_WRITE_UNITS_PER_INVOICE = 4.0
 MAX_RSS_GROWTH_MIB = 32
 MAX_USD_PER_MILLION = 5.0
 MAX_RUNS = 400
+DEFAULT_REPEATS = 3  # at the smallest size (the throughput goal's); the larger sizes run once
 MiB = 1024 * 1024
 
 
@@ -233,7 +236,7 @@ def _partner_calls(stack: Any) -> dict[str, int]:
     return calls
 
 
-def _measure(stack: Any, size: int, *, counted: bool) -> dict[str, Any]:
+def _measure(stack: Any, size: int, *, counted: bool, repeats: int = 1) -> dict[str, Any]:
     from cost_model import estimate, function_memory_mb, gb_seconds
 
     from local.runtime.template import functions
@@ -251,18 +254,16 @@ def _measure(stack: Any, size: int, *, counted: bool) -> dict[str, Any]:
         }
     shared_env = {**stack.aws.env(), **stack.environment("PollFunction")}
 
-    st.reset()
-    st.seed_demo_data(count=size, broken=0, credits=0)
-    bare = _run_child(
-        "bare",
-        {
+    def bare_pass() -> dict[str, Any]:
+        st.reset()
+        st.seed_demo_data(count=size, broken=0, credits=0)
+        spec = {
             "aws_env": stack.aws.env(),
             "servicetrade_url": st.base_url,
             "login": {"username": st.username, "password": st.password},
             "bucket": stack.bucket_name,
-        },
-    )
-    bare_puts = _written_back(stack)
+        }
+        return _run_child("bare", spec)
 
     def project_pass(cid: str, *, units: bool) -> dict[str, Any]:
         """The project on a freshly seeded sandbox, under a connector of its own."""
@@ -272,9 +273,18 @@ def _measure(stack: Any, size: int, *, counted: bool) -> dict[str, Any]:
         spec = {"connector_id": cid, "functions": spec_functions, "shared_env": shared_env, "units": units}
         return _run_child("project", spec)
 
-    project = project_pass(f"bench-{size}", units=False)
-    puts, distinct, pending = _written_back(stack)
-    partner = _partner_calls(stack)
+    # Alternated, `repeats` times each, the fastest of each kept: a busy machine slows one pass, not a side.
+    bares: list[dict[str, Any]] = []
+    passes: list[tuple[dict[str, Any], tuple[int, int, int]]] = []
+    for attempt in range(repeats):
+        bares.append(bare_pass())
+        one = project_pass(f"bench-{size}-{attempt}", units=False)
+        passes.append((one, _written_back(stack)))
+        partner = _partner_calls(stack)
+    bare = min(bares, key=lambda b: b["seconds"])
+    # Each pass must write every invoice back once: a pass that did not is the one reported.
+    wrong = [p for p in passes if p[1] != (size, size, 0)]
+    project, (puts, distinct, pending) = wrong[0] if wrong else min(passes, key=lambda p: p[0]["seconds"])
     cost = None
     if counted:
         units = project_pass(f"bench-{size}-counted", units=True)
@@ -290,7 +300,6 @@ def _measure(stack: Any, size: int, *, counted: bool) -> dict[str, Any]:
     return {
         "size": size,
         "bare": bare,
-        "bare_puts": bare_puts,
         "project": project,
         "puts": puts,
         "distinct_puts": distinct,
@@ -436,6 +445,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES}")
     parser.add_argument("--sizes", help="comma-separated invoice counts")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=DEFAULT_REPEATS,
+        help=f"passes of each side at the smallest size, alternated, the fastest kept ({DEFAULT_REPEATS})",
+    )
     parser.add_argument("--child", choices=("bare", "project"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -468,7 +483,8 @@ def main(argv: list[str] | None = None) -> int:
     with stack:
         for size in sizes:
             clock = time.perf_counter()
-            results.append(_measure(stack, size, counted=size == sizes[0]))
+            first = size == sizes[0]
+            results.append(_measure(stack, size, counted=first, repeats=args.repeats if first else 1))
             last = results[-1]
             durations = {k: [round(d, 1) for d in v] for k, v in last["project"]["durations"].items()}
             print(

@@ -12,6 +12,8 @@
         lambda_invocations={name: len(d) for name, d in durations.items()},
         lambda_gb_seconds=gb_seconds(durations, memory),
         log_bytes=logs.bytes,
+        api_gateway_requests=requests_sent,                  # the requests that came through an API,
+        api_gateway_type="http",                             # an HTTP API ("rest": a REST API)
     )
     print(cost.table())                                      # per document and $ per million documents
     assert cost.per_million().total <= 5.0
@@ -19,7 +21,8 @@
 Counted: Lambda (requests + GB-seconds at the architecture template.yaml declares), DynamoDB (write and read
 request units, on-demand), SQS (billed requests: 64 KB chunks), S3 (PUT-class and GET-class requests),
 CloudWatch Logs (ingested bytes: what the handlers wrote plus Lambda's own START/END/REPORT lines), API
-Gateway REST requests and Secrets Manager API calls; storage only when `stored_bytes_month` is given.
+Gateway requests (HTTP API or REST API prices) and Secrets Manager API calls; storage only when
+`stored_bytes_month` is given.
 Not counted: data transfer (in-region, free), KMS (AWS managed keys), X-Ray traces (Tracing: Active; the
 free tier and sampling make them negligible per document), EventBridge Scheduler invocations (per run, not
 per document), CloudWatch metrics and alarms (fixed per month), free tiers.
@@ -40,6 +43,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 PRICES_PATH = Path(__file__).resolve().parent / "prices.json"
 GB = 1024**3  # AWS bills logs and storage per GB of 2^30 bytes
 MILLION = 1_000_000
+# API Gateway's kinds of API → (cost line item, price name in prices.json)
+API_GATEWAY_PRICES = {
+    "http": ("HTTP API requests", "api_gateway_http_request"),
+    "rest": ("REST API requests", "api_gateway_rest_request"),
+}
 
 
 def load_prices(path: Path = PRICES_PATH) -> dict[str, Any]:
@@ -59,6 +67,25 @@ def _template_functions(template_path: Path | None) -> dict[str, Any]:
 def function_memory_mb(template_path: Path | None = None) -> dict[str, int]:
     """MemorySize of every function in template.yaml (Globals applied, SAM's default otherwise)."""
     return {name: spec.memory_size for name, spec in _template_functions(template_path).items()}
+
+
+def functions_without_platform_lines(template_path: Path | None = None) -> set[str]:
+    """Functions whose `LoggingConfig.SystemLogLevel` is WARN: Lambda sends no START/END/REPORT lines for
+    them (they are INFO-level system logs), so their invocations add no platform bytes."""
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    from local.runtime.template import DEFAULT_TEMPLATE, load_template, resources_of_type
+
+    template = load_template(Path(template_path or DEFAULT_TEMPLATE))
+    quiet = set()
+    for name, resource in resources_of_type(template, "AWS::Serverless::Function").items():
+        logging = {
+            **template.get("Globals", {}).get("Function", {}).get("LoggingConfig", {}),
+            **resource.get("Properties", {}).get("LoggingConfig", {}),
+        }
+        if logging.get("SystemLogLevel") == "WARN":
+            quiet.add(name)
+    return quiet
 
 
 def function_architecture(template_path: Path | None = None) -> str:
@@ -182,6 +209,7 @@ def estimate(
     lambda_gb_seconds: float,
     log_bytes: int,
     api_gateway_requests: int = 0,
+    api_gateway_type: str | None = None,
     stored_bytes_month: Mapping[str, int] | None = None,
     architecture: str | None = None,
     prices: Mapping[str, Any] | None = None,
@@ -190,12 +218,21 @@ def estimate(
 
     `usage_snapshot`: an `aws_usage.UsageSnapshot` (or `AwsUsage`) of the run. `lambda_invocations`: per
     function or a total. `lambda_gb_seconds`: see `gb_seconds`. `log_bytes`: what the handlers logged
-    (see `LogBytes`); Lambda's own lines are added per invocation. `stored_bytes_month`: optional storage
+    (see `LogBytes`); Lambda's own lines are added per invocation. `api_gateway_requests`: the billed
+    requests to API Gateway, and `api_gateway_type` the kind of API they went to — `"http"` (an HTTP API,
+    like the template's webhook API; a request over 512 KB counts once per started 512 KB) or `"rest"` (a
+    REST API); it must be given when there are requests. `stored_bytes_month`: optional storage
     the workload leaves behind for a month, by `"s3"`, `"dynamodb"`, `"logs"`. `architecture`: `arm64` /
     `x86_64`, by default what template.yaml declares.
     """
     if documents <= 0:
         raise ValueError("documents must be positive")
+    if api_gateway_type is not None and api_gateway_type not in API_GATEWAY_PRICES:
+        raise ValueError(
+            f"api_gateway_type must be one of {sorted(API_GATEWAY_PRICES)}, not {api_gateway_type!r}"
+        )
+    if api_gateway_requests and api_gateway_type is None:
+        raise ValueError("say which kind of API the requests went to: api_gateway_type='http' or 'rest'")
     book = prices or load_prices()
     price = book["prices"]
 
@@ -208,9 +245,17 @@ def estimate(
     arch = architecture or function_architecture()
     gb_second_price = f"lambda_gb_second_{arch}"
     platform_bytes = book["assumptions"]["lambda_platform_log_bytes_per_invocation"]["value"]
-    ingested = log_bytes + invocations * platform_bytes
+    with_platform_lines = invocations
+    if isinstance(lambda_invocations, Mapping):
+        quiet = functions_without_platform_lines()
+        with_platform_lines = sum(n for f, n in lambda_invocations.items() if f not in quiet)
+    ingested = log_bytes + with_platform_lines * platform_bytes
     snapshot = usage_snapshot.snapshot() if hasattr(usage_snapshot, "snapshot") else usage_snapshot
 
+    api_gateway: list[tuple[str, str, float, str, str]] = []
+    if api_gateway_type is not None:
+        item, price_name = API_GATEWAY_PRICES[api_gateway_type]
+        api_gateway.append(("API Gateway", item, api_gateway_requests, "requests", price_name))
     quantities: list[tuple[str, str, float, str, str]] = [  # service, item, quantity, unit, price name
         ("Lambda", "requests", invocations, "invocations", "lambda_request"),
         ("Lambda", f"duration ({arch})", lambda_gb_seconds, "GB-seconds", gb_second_price),
@@ -226,7 +271,7 @@ def estimate(
         ),
         ("S3", "GET and other requests", snapshot.s3_get_class_requests, "requests", "s3_get_class_request"),
         ("CloudWatch Logs", "ingestion", ingested / GB, "GB", "cloudwatch_logs_ingestion"),
-        ("API Gateway", "REST requests", api_gateway_requests, "requests", "api_gateway_rest_request"),
+        *api_gateway,
         ("Secrets Manager", "API calls", snapshot.secrets_api_calls, "API calls", "secrets_manager_api_call"),
     ]
     storage_prices = {"s3": ("S3", "s3_storage"), "dynamodb": ("DynamoDB", "dynamodb_storage")}
@@ -243,6 +288,7 @@ def estimate(
         f"AWS calls per document {snapshot.total_calls / documents:.3g}, DynamoDB write units per document "
         f"{snapshot.write_units / documents:.3g} (a batch call counts once)",
         f"CloudWatch Logs: {log_bytes} bytes logged + {platform_bytes} bytes of Lambda platform lines "
-        f"per invocation x {invocations}",
+        f"per invocation x {with_platform_lines} (of {invocations}: functions with SystemLogLevel WARN "
+        "send none)",
     )
     return CostEstimate(documents, lines, book.get("read_on", ""), notes)

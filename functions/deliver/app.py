@@ -1,8 +1,11 @@
 """DeliverFunction: SQS delivery queue → deliver each WorkItem to its connector's target, exactly once.
 
-Partial batch responses (`ReportBatchItemFailures`): only the records that failed transiently (or cannot
-be read: they reach the DLQ) go back to the queue; Powertools idempotency makes a redelivered record that
-already took effect a no-op. After the batch, the held work of connectors that delivered is released.
+The raw webhook bodies of the batch are archived first (one S3 object per connector), then each record
+is delivered. Partial batch responses (`ReportBatchItemFailures`): only the records that failed
+transiently (or cannot be read: they reach the DLQ) go back to the queue; Powertools idempotency makes a
+redelivered record that already took effect a no-op. Each connector's delivery run is closed with the
+batch's outcomes, then the held work of connectors that delivered is released
+(invoice_relay.pipeline.deliver_function).
 """
 
 from __future__ import annotations
@@ -30,13 +33,17 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     idempotency_config().register_lambda_context(context)
     metrics.add_metric(name="deliver_records", unit=MetricUnit.Count, value=len(event.get("Records", [])))
     batch = Batch()
+    batch.begin([(r["messageId"], r["body"]) for r in event.get("Records", [])])
 
     @tracer.capture_method
     def deliver_record(record: SQSRecord) -> dict[str, Any]:
         return batch.record(record.message_id, record.body)
 
-    response = process_partial_response(
-        event=event, record_handler=deliver_record, processor=processor, context=context
-    )
+    try:
+        response = process_partial_response(
+            event=event, record_handler=deliver_record, processor=processor, context=context
+        )
+    finally:
+        batch.finish()
     batch.release_held()
     return response

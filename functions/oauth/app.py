@@ -1,4 +1,4 @@
-"""OAuthFunction: API Gateway → connect a connector to its OAuth 2.0 partner (authorization-code flow).
+"""OAuthFunction: HTTP API → connect a connector to its OAuth 2.0 partner (authorization-code flow).
 
 GET /oauth/{connector_id}/connect   → 302 to the partner's consent page
 GET /oauth/{connector_id}/callback  → exchange the code, store the tokens in Secrets Manager
@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -20,7 +20,7 @@ from invoice_relay.pipeline.services import services
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-app = APIGatewayRestResolver()
+app = APIGatewayHttpResolver()
 
 
 def _json(status: int, body: dict[str, Any]) -> Response:
@@ -67,7 +67,7 @@ def try_again(exc: TransientError) -> Response:
     return _json(503, {"error": "partner_unavailable", "reason": exc.reason})
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

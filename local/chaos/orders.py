@@ -17,7 +17,7 @@ On a fresh `LocalStack(seed_demo=False)` with one shop → FreshBooks connector 
    payments before their order, over HTTP to the webhook route; some are delivered twice at once (same
    webhook id and signature), some redelivered later re-signed (same id, new timestamp), some sent again
    under a new webhook id. The sender (`WebhookSender`) retries an answer ≥ 500, a 409 and a 429 on a
-   compressed Standard Webhooks schedule; an intake crash answers 502 and is retried like any other.
+   compressed Standard Webhooks schedule; an intake crash answers 500 and is retried like any other.
 4. Every `DRAIN_EVERY` webhooks the delivery queue is fed to DeliverFunction; now and then FreshBooks
    expires every access token (a refresh follows — and a crash right after it loses the single-use pair);
    when work is held because FreshBooks is not connected any more, the connector is reconnected through
@@ -277,7 +277,7 @@ class OrdersRun:
                 "payments": len(seeded.payment_by_order),
                 "webhooks planned": len(plan),
                 "answers": _counter_text(self.sender.answers),
-                "intake crashes (502, retried)": self.sender.crashed,
+                "intake crashes (500, retried)": self.sender.crashed,
                 "retries sent": self.sender.retried,
                 "token expiries": self.counts["token expiries"],
                 "reconnects": self.counts["reconnects"],

@@ -1,6 +1,8 @@
-"""Write the signed sample events (`events/webhook_*.json`), or send them freshly signed to `make api`.
+"""Write the sample API events (`events/webhook_*.json`, `events/oauth_connect.json`) or post the webhooks.
 
-python -m local.commands.sample_events                                # (re)write events/webhook_*.json
+The webhook samples are signed; `--post` signs them again for now and sends them to a running `make api`.
+
+python -m local.commands.sample_events                                # (re)write those events/*.json
 python -m local.commands.sample_events --post http://127.0.0.1:3000   # send them to `make api`
 """
 

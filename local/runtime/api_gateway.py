@@ -1,12 +1,28 @@
 """API Gateway, locally: the template's API routes on loopback, like `sam local start-api` (no Docker).
 
-Every `Type: Api` event of every function in template.yaml becomes a route. A request is turned into the
-API Gateway REST proxy event Lambda would receive (resource, path, httpMethod, headers and
-multiValueHeaders, query string parameters, pathParameters, requestContext with requestId, stage and
-identity.sourceIp, body — base64 when it is not text — and isBase64Encoded), the function's real handler
-runs in-process against the local stack (`LocalStack.invoke`), and its proxy response goes back to the
-client. As in API Gateway, a path without a route gets 403 `Missing Authentication Token` and a handler
-that raises gets 502.
+Every `Type: HttpApi` or `Type: Api` event of every function in template.yaml becomes a route. A request
+is turned into the event Lambda would receive from that kind of API, the function's real handler runs
+in-process against the local stack (`LocalStack.invoke`), and its answer goes back to the client the way
+that kind of API maps it:
+
+- HTTP API, payload format 2.0 (`http_api_event`, `http_api_response`): version "2.0", routeKey
+  ("POST /webhooks/{connector_id}"), rawPath and requestContext.http.path with the stage in front
+  (/dev/webhooks/..., as the execute-api URL has it), rawQueryString, header names lower-cased and
+  repeated headers joined by commas, cookies apart, queryStringParameters with repeats joined by commas,
+  pathParameters, requestContext (http.method, sourceIp, userAgent, requestId, routeKey, stage, time,
+  timeEpoch), and the body as text only for text/*, application/json, application/xml and
+  application/javascript; any other body (form-encoded ones included) is base64, isBase64Encoded true.
+  Empty fields are left out, as API Gateway does. The answer: statusCode, headers, cookies (one
+  Set-Cookie each), body, isBase64Encoded; a JSON answer without statusCode is a 200 application/json
+  with that answer as its body. A path or method without a route is 404 `Not Found`; a handler that raises
+  or answers something unusable is 500 `Internal Server Error`.
+- REST API (`proxy_event`, `http_response`): resource, path, httpMethod, headers and multiValueHeaders,
+  query string parameters, pathParameters, requestContext with requestId, stage and identity.sourceIp,
+  body — base64 when it is not text — and isBase64Encoded; the proxy response back. A path without a
+  route is 403 `Missing Authentication Token`, a handler that raises 502.
+
+`request_of(event)` turns either kind of event back into the request a client would send (sample events
+posted to a running local API).
 
 `LocalApi` serves a started local platform (anything with `template` and `invoke(logical_id, event)`).
 Requests are served one at a time: handlers run in this process and share its environment, as one Lambda
@@ -16,8 +32,10 @@ container would. `make api` (`local.commands.api`) starts it with the demo stack
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
 import json
+import posixpath
 import re
 import sys
 import threading
@@ -26,7 +44,8 @@ import traceback
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
+from urllib.parse import urlencode
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
@@ -38,21 +57,28 @@ from local.runtime.template import LOCAL_ACCOUNT_ID, load_template, resources_of
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
 LOCAL_API_ID = "localapi01"
-# Bodies of these types reach the handler as text; anything else is base64 (isBase64Encoded: true),
-# which is what API Gateway does for binary media types.
+HTTP_API = "HttpApi"  # the event Type of an HTTP API route (payload format 2.0)
+REST_API = "Api"  # the event Type of a REST API route (proxy event, format 1.0)
+# REST API: bodies of these types reach the handler as text; anything else is base64 (isBase64Encoded:
+# true), which is what API Gateway does for binary media types.
 _TEXT_TYPES = re.compile(
     r"^(text/.*|application/(json|.*\+json|xml|.*\+xml|x-www-form-urlencoded|javascript))$", re.IGNORECASE
 )
+# HTTP API: only these are passed as text, every other body is base64 — a missing Content-Type and
+# application/x-www-form-urlencoded included (what AWS does; its documentation names no list).
+_HTTP_API_TEXT_TYPES = re.compile(r"^(text/.*|application/(json|xml|javascript))$", re.IGNORECASE)
 _PATH_PARAMETER = re.compile(r"\{([A-Za-z0-9_]+)(\+?)\}")
 
 
 @dataclass(frozen=True)
 class Route:
-    """One `Type: Api` event of a function: `method` is upper case, or `ANY`."""
+    """One API event of a function: `method` is upper case, or `ANY`; `api` the event's Type
+    (`HttpApi`: an HTTP API route, payload format 2.0; `Api`: a REST API route)."""
 
     logical_id: str
     method: str
-    resource: str  # the API Gateway resource path, e.g. /webhooks/{connector_id}
+    resource: str  # the route's path as the template gives it, e.g. /webhooks/{connector_id}
+    api: str = REST_API
 
     @property
     def rule(self) -> str:
@@ -63,16 +89,128 @@ class Route:
 
 
 def api_routes(template: Mapping[str, Any]) -> list[Route]:
-    """Every API route of the template's functions, in template order."""
+    """Every API route of the template's functions (`Type: HttpApi` and `Type: Api` events), in template
+    order. HTTP API routes must have a Path and payload format 2.0 (SAM's default): the $default route
+    and format 1.0 are not emulated."""
     routes = []
     for logical_id, function in resources_of_type(template, "AWS::Serverless::Function").items():
-        for event in function.get("Properties", {}).get("Events", {}).values():
-            if event.get("Type") != "Api":
+        for name, event in function.get("Properties", {}).get("Events", {}).items():
+            kind = event.get("Type")
+            if kind not in (HTTP_API, REST_API):
                 continue
             properties = event.get("Properties", {})
+            payload_format = str(properties.get("PayloadFormatVersion", "2.0"))
+            if kind == HTTP_API and ("Path" not in properties or payload_format != "2.0"):
+                raise ValueError(
+                    f"{logical_id} event {name}: only HttpApi routes with a Path and payload format 2.0 "
+                    "are served locally"
+                )
             method = str(properties.get("Method", "any")).upper()
-            routes.append(Route(logical_id, method, str(properties["Path"])))
+            routes.append(Route(logical_id, method, str(properties["Path"]), kind))
     return routes
+
+
+def http_api_event(
+    *,
+    method: str,
+    resource: str,
+    path: str,
+    headers: Iterable[tuple[str, str]] = (),
+    query: Iterable[tuple[str, str]] = (),
+    raw_query_string: str | None = None,
+    path_parameters: Mapping[str, str] | None = None,
+    body: bytes | str | None = None,
+    content_type: str | None = None,
+    stage: str = "dev",
+    source_ip: str = "127.0.0.1",
+    request_id: str | None = None,
+    received: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """An API Gateway HTTP API event (payload format 2.0), as Lambda receives it.
+
+    `resource` is the route's path (/webhooks/{connector_id}), `path` the request's path without the
+    stage; `raw_query_string` defaults to `query` URL-encoded. `content_type` defaults to the request's
+    Content-Type header; it decides whether the body is text or base64 (see the module docstring; a text
+    type whose body is not UTF-8 is base64 too, so the bytes stay exact). `stage="$default"` puts no stage
+    in the paths.
+    """
+    header_pairs, query_pairs = list(headers), list(query)
+    received = received or dt.datetime.now(dt.UTC)
+    request_id = request_id or str(uuid.uuid4())
+    single_headers, cookies = _http_api_headers(header_pairs)
+    if content_type is None:
+        content_type = single_headers.get("content-type")
+    text, is_base64 = _http_api_body(body, content_type)
+    raw_path = path if stage == "$default" else f"/{stage}{path}"
+    route_key = f"{method.upper()} {resource}"
+    host = single_headers.get("host", f"{DEFAULT_HOST}:{DEFAULT_PORT}")
+    api_id = host.split(".", 1)[0] if ".execute-api." in host else LOCAL_API_ID
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": raw_path,
+        "rawQueryString": urlencode(query_pairs) if raw_query_string is None else raw_query_string,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    event["headers"] = single_headers
+    if query_pairs:
+        event["queryStringParameters"] = _joined(query_pairs)
+    if path_parameters:
+        event["pathParameters"] = dict(path_parameters)
+    event["requestContext"] = {
+        "accountId": LOCAL_ACCOUNT_ID,
+        "apiId": api_id,
+        "domainName": host,
+        "domainPrefix": host.split(".", 1)[0],
+        "http": {
+            "method": method.upper(),
+            "path": raw_path,
+            "protocol": "HTTP/1.1",
+            "sourceIp": source_ip,
+            "userAgent": single_headers.get("user-agent", ""),
+        },
+        "requestId": request_id,
+        "routeKey": route_key,
+        "stage": stage,
+        "time": received.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+        "timeEpoch": int(received.timestamp() * 1000),
+    }
+    if text is not None:
+        event["body"] = text
+    event["isBase64Encoded"] = is_base64
+    return event
+
+
+def _http_api_headers(pairs: list[tuple[str, str]]) -> tuple[dict[str, str], list[str]]:
+    """Header names lower-cased, repeated headers joined by commas; the Cookie headers apart, one entry per
+    cookie (format 2.0's `cookies`)."""
+    lowered = [(name.lower(), value) for name, value in pairs]
+    cookies = [
+        c.strip() for name, value in lowered if name == "cookie" for c in value.split(";") if c.strip()
+    ]
+    return _joined([(name, value) for name, value in lowered if name != "cookie"]), cookies
+
+
+def _http_api_body(body: bytes | str | None, content_type: str | None) -> tuple[str | None, bool]:
+    if body is None or body == b"" or body == "":
+        return None, False
+    data = body.encode("utf-8") if isinstance(body, str) else body
+    mimetype = (content_type or "").split(";", 1)[0].strip()
+    if _HTTP_API_TEXT_TYPES.match(mimetype):
+        try:
+            return data.decode("utf-8"), False
+        except UnicodeDecodeError:
+            pass
+    return base64.b64encode(data).decode("ascii"), True
+
+
+def _joined(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """Name → value, the values of a repeated name joined by commas (format 2.0's headers and query)."""
+    values: dict[str, str] = {}
+    for name, value in pairs:
+        values[name] = f"{values[name]},{value}" if name in values else value
+    return values
 
 
 def proxy_event(
@@ -154,9 +292,38 @@ def _multi(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
     return values
 
 
+def http_api_response(result: Any) -> Response:
+    """The HTTP response an HTTP API (payload format 2.0) makes of a Lambda result: statusCode, headers,
+    cookies (one Set-Cookie each), body, isBase64Encoded (multiValueHeaders is not read). A JSON value
+    without statusCode is a 200 application/json whose body is that value (a string as it is); a statusCode
+    that is not a status or a body that is not base64 when it says so is API Gateway's 500."""
+    if not (isinstance(result, Mapping) and "statusCode" in result):
+        try:
+            inferred = result if isinstance(result, str) else json.dumps(result)
+        except (TypeError, ValueError):
+            return _api_gateway_error(500, "Internal Server Error")
+        return Response(inferred, status=200, content_type="application/json")
+    status = result["statusCode"]
+    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+        return _api_gateway_error(500, "Internal Server Error")
+    body = result.get("body") or ""
+    try:
+        encoded = bool(result.get("isBase64Encoded"))
+        payload = base64.b64decode(body, validate=True) if encoded else str(body).encode("utf-8")
+    except (binascii.Error, ValueError):
+        return _api_gateway_error(500, "Internal Server Error")
+    response = Response(payload, status=status)
+    response.headers.pop("Content-Type", None)
+    for name, value in (result.get("headers") or {}).items():
+        response.headers[name] = str(value)
+    for cookie in result.get("cookies") or []:
+        response.headers.add("Set-Cookie", str(cookie))
+    return response
+
+
 def http_response(result: Any) -> Response:
-    """The HTTP response for a Lambda proxy result (statusCode, headers, multiValueHeaders, body,
-    isBase64Encoded); anything else is API Gateway's 502."""
+    """The HTTP response a REST API makes of a Lambda proxy result (statusCode, headers,
+    multiValueHeaders, body, isBase64Encoded); anything else is API Gateway's 502."""
     if not isinstance(result, Mapping) or not isinstance(result.get("statusCode"), int):
         return _api_gateway_error(502, "Internal server error")
     body = result.get("body") or ""
@@ -174,6 +341,44 @@ def http_response(result: Any) -> Response:
 
 def _api_gateway_error(status: int, message: str) -> Response:
     return Response(json.dumps({"message": message}), status=status, content_type="application/json")
+
+
+class ClientRequest(NamedTuple):
+    """The request an API Gateway event stands for, as its client sends it to the local API."""
+
+    method: str
+    path: str  # without the stage (the local API serves none), with the query string
+    headers: dict[str, str]  # without Host and Content-Length (the client sets them)
+    body: bytes
+
+
+def request_of(event: Mapping[str, Any]) -> ClientRequest:
+    """The client request behind an HTTP API (2.0) or REST API (1.0) event: the body decoded when it is
+    base64, the stage taken off the path, cookies back in a Cookie header."""
+    headers = {
+        name: value
+        for name, value in (event.get("headers") or {}).items()
+        if name.lower() not in {"host", "content-length"}
+    }
+    if event.get("version") == "2.0":
+        context = event["requestContext"]
+        method, path, query = context["http"]["method"], event["rawPath"], event.get("rawQueryString", "")
+        stage = context.get("stage", "$default")
+        if stage != "$default" and path.startswith(f"/{stage}/"):
+            path = path[len(stage) + 1 :]
+        if event.get("cookies"):
+            headers["cookie"] = "; ".join(event["cookies"])
+    else:
+        method, path = event["httpMethod"], event["path"]
+        multi = event.get("multiValueQueryStringParameters") or {}
+        query = urlencode([(name, value) for name, values in multi.items() for value in values])
+    return ClientRequest(method, f"{path}?{query}" if query else path, headers, body_of(event))
+
+
+def body_of(event: Mapping[str, Any]) -> bytes:
+    """The request body of an API Gateway event (either format) as the client sent it."""
+    body = event.get("body") or ""
+    return base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8")
 
 
 class LocalApi:
@@ -209,34 +414,42 @@ class LocalApi:
         try:
             index, path_parameters = self._map.bind_to_environ(request.environ).match()
         except (NotFound, MethodNotAllowed):
-            return _api_gateway_error(403, "Missing Authentication Token")
+            return self._unrouted(request.path)
         except HTTPException as exc:  # e.g. a redirect for a trailing slash
             return _api_gateway_error(exc.code or 400, exc.description or "Bad Request")
         route = self.routes[index]
-        event = proxy_event(
-            method=request.method,
-            resource=route.resource,
-            path=request.path,
-            headers=list(request.headers.items()),
-            query=list(request.args.items(multi=True)),
-            path_parameters=path_parameters,
-            body=request.get_data(cache=False),
-            content_type=request.content_type,
-            stage=self.stage,
-            source_ip=request.remote_addr or "127.0.0.1",
-        )
+        http_api = route.api == HTTP_API
+        fields: dict[str, Any] = {
+            "method": request.method,
+            "resource": route.resource,
+            "path": request.path,
+            "headers": list(request.headers.items()),
+            "query": list(request.args.items(multi=True)),
+            "path_parameters": path_parameters,
+            "body": request.get_data(cache=False),
+            "content_type": request.content_type,
+            "stage": self.stage,
+            "source_ip": request.remote_addr or "127.0.0.1",
+        }
+        if http_api:
+            event = http_api_event(**fields, raw_query_string=request.query_string.decode("latin-1"))
+        else:
+            event = proxy_event(**fields)
         started = time.monotonic()
         with self._invoke_lock:  # one invocation at a time: handlers share this process's environment
             try:
                 result = self.stack.invoke(route.logical_id, event, echo_logs=self.echo_logs)
             except (KeyboardInterrupt, SystemExit):
                 raise
-            except BaseException:  # the function failed or crashed: API Gateway answers 502
+            except BaseException:  # the function failed or crashed: HTTP API answers 500, REST API 502
                 if self.log_requests:
                     traceback.print_exc(file=sys.stderr)
-                response = _api_gateway_error(502, "Internal server error")
+                if http_api:
+                    response = _api_gateway_error(500, "Internal Server Error")
+                else:
+                    response = _api_gateway_error(502, "Internal server error")
             else:
-                response = http_response(result)
+                response = http_api_response(result) if http_api else http_response(result)
         elapsed_ms = (time.monotonic() - started) * 1000
         if self.log_requests:
             print(
@@ -245,6 +458,14 @@ class LocalApi:
                 file=sys.stderr,
             )
         return response
+
+    def _unrouted(self, path: str) -> Response:
+        """What API Gateway answers a request no route takes. Locally one host serves every API, so it is
+        the answer of the API whose route shares the longest beginning with the path."""
+        nearest = max(self.routes, key=lambda r: len(posixpath.commonpath([r.resource, path])), default=None)
+        if nearest is not None and nearest.api == HTTP_API:
+            return _api_gateway_error(404, "Not Found")
+        return _api_gateway_error(403, "Missing Authentication Token")
 
     # -- serving ----------------------------------------------------------------------------------------
     def start(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> LocalApi:

@@ -69,13 +69,7 @@ def drain(
     counts = {"batches": 0, "records": 0, "failed": 0}
     deadline = time.monotonic() + wait_for_delayed
     while counts["batches"] < max_batches:
-        received = sqs.receive_message(
-            QueueUrl=queue_url,
-            MaxNumberOfMessages=batch_size,
-            MessageAttributeNames=["All"],
-            AttributeNames=["All"],
-            WaitTimeSeconds=0,
-        ).get("Messages", [])
+        received = _receive_batch(sqs, queue_url, batch_size)
         if not received:
             if time.monotonic() >= deadline:
                 return counts
@@ -88,17 +82,42 @@ def drain(
             raise
         except BaseException:  # a failed invocation (or a crashed one): the whole batch goes back
             failed = {m["MessageId"] for m in received}
+        done = [m for m in received if m["MessageId"] not in failed]
+        for start in range(0, len(done), 10):  # as the event source mapping does: DeleteMessageBatch
+            sqs.delete_message_batch(
+                QueueUrl=queue_url,
+                Entries=[
+                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
+                    for n, m in enumerate(done[start : start + 10])
+                ],
+            )
         for message in received:
             if message["MessageId"] in failed:
                 sqs.change_message_visibility(
                     QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
                 )
-            else:
-                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
         counts["batches"] += 1
         counts["records"] += len(received)
         counts["failed"] += len(failed)
     return counts
+
+
+def _receive_batch(sqs: Any, queue_url: str, batch_size: int) -> list[dict[str, Any]]:
+    """Up to `batch_size` messages, ten a ReceiveMessage call (SQS's limit), as the event source mapping
+    gathers a batch larger than ten; stops at the first empty receive."""
+    messages: list[dict[str, Any]] = []
+    while len(messages) < batch_size:
+        received = sqs.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=min(10, batch_size - len(messages)),
+            MessageAttributeNames=["All"],
+            AttributeNames=["All"],
+            WaitTimeSeconds=0,
+        ).get("Messages", [])
+        if not received:
+            break
+        messages.extend(received)
+    return messages
 
 
 def redrive(dead_letter_url: str, queue_url: str) -> int:

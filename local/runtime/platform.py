@@ -98,12 +98,23 @@ class LocalPlatform:
         return event_source.redrive(self.physical["DeliveryDeadLetterQueue"], self.delivery_queue_url)
 
     def drain_delivery_queue(self, *, wait_for_delayed: float = 0.0) -> dict[str, int]:
-        """Feed the delivery queue to DeliverFunction, as the SQS event source mapping would."""
+        """Feed the delivery queue to DeliverFunction, as the SQS event source mapping would (its
+        `BatchSize` from the template)."""
         return event_source.drain(
             self.delivery_queue_url,
             lambda event: self.invoke("DeliverFunction", event),
+            batch_size=sqs_batch_size(self.template, "DeliverFunction"),
             wait_for_delayed=wait_for_delayed,
         )
+
+
+def sqs_batch_size(template: dict[str, Any], logical_id: str) -> int:
+    """The `BatchSize` of the function's SQS event source in the template (SAM's default 10)."""
+    events = template["Resources"][logical_id].get("Properties", {}).get("Events", {})
+    for event in events.values():
+        if event.get("Type") == "SQS":
+            return int(event.get("Properties", {}).get("BatchSize", 10))
+    return 10
 
 
 def check_function(template: dict[str, Any], logical_id: str) -> None:

@@ -1,5 +1,8 @@
-"""Signed API Gateway sample events for every webhook type (`events/webhook_*.json`), for `make invoke`,
-`sam local invoke -e` and `make api`; `local.commands.sample_events` writes or posts them.
+"""Signed API Gateway sample events for every webhook type (`events/webhook_*.json`) and the OAuth connect
+link (`events/oauth_connect.json`), for `make invoke`, `sam local invoke -e` and `make api`;
+`local.commands.sample_events` writes or posts them. They are HTTP API events (payload format 2.0), as
+the template's `WebhookHttpApi` sends them: header names lower-cased, the path with the stage in front, and
+the form-encoded FreshBooks callbacks in base64.
 
 The events go to the demo stack's shop connector (`fixtures.SHOP_CONNECTOR_ID`): the shop signs with
 Standard Webhooks and `fixtures.WEBHOOK_SECRET`; FreshBooks callbacks are signed with
@@ -12,7 +15,6 @@ body) — `make invoke` and `--post` do so at send time. FreshBooks signatures c
 
 from __future__ import annotations
 
-import base64
 import copy
 import datetime as dt
 import hashlib
@@ -23,7 +25,7 @@ from typing import Any
 
 from invoice_relay.partners.freshbooks import callbacks
 from invoice_relay.webhooks import standard
-from local.runtime.api_gateway import proxy_event
+from local.runtime.api_gateway import body_of, http_api_event, request_of
 from local.runtime.platform import STAGE
 from local.scenarios import fixtures
 
@@ -34,6 +36,7 @@ EVENTS_DIR = REPO / "events"
 _SENT = dt.datetime(2026, 11, 20, 15, 15, 0, tzinfo=dt.UTC)
 _RESOURCE = "/webhooks/{connector_id}"
 _SOURCE_IP = "203.0.113.10"  # documentation range (RFC 5737)
+_HOST = "abc123defg.execute-api.us-east-1.amazonaws.com"
 
 
 def shop_webhook(
@@ -45,7 +48,7 @@ def shop_webhook(
     sent: dt.datetime = _SENT,
     connector_id: str = fixtures.SHOP_CONNECTOR_ID,
 ) -> dict[str, Any]:
-    """The proxy event of one shop webhook: `{"type", "timestamp", "data"}` signed per Standard Webhooks."""
+    """The API event of one shop webhook: `{"type", "timestamp", "data"}` signed per Standard Webhooks."""
     envelope = {"type": event_type, "timestamp": _iso(sent), "data": data}
     body = json.dumps(envelope, separators=(",", ":")).encode()
     signed = standard.sign(body, secret, message_id=message_id, timestamp=sent)
@@ -64,8 +67,8 @@ def freshbooks_callback(
     sent: dt.datetime = _SENT,
     connector_id: str = fixtures.SHOP_CONNECTOR_ID,
 ) -> dict[str, Any]:
-    """The proxy event of one FreshBooks callback (form-encoded); `verifier=None` leaves it unsigned,
-    as FreshBooks sends the `callback.verify` handshake."""
+    """The API event of one FreshBooks callback (form-encoded, so base64 in the event); `verifier=None`
+    leaves it unsigned, as FreshBooks sends the `callback.verify` handshake."""
     if verifier is None:
         body, headers = callbacks.sign(fields, "unused")
         headers.pop(callbacks.SIGNATURE_HEADER)
@@ -74,35 +77,65 @@ def freshbooks_callback(
     return _event(connector_id, {**headers, "User-Agent": "FreshBooks-Webhooks"}, body, sent)
 
 
-def _event(connector_id: str, headers: dict[str, str], body: bytes, sent: dt.datetime) -> dict[str, Any]:
-    path = f"/webhooks/{connector_id}"
-    host = "abc123defg.execute-api.us-east-1.amazonaws.com"
-    all_headers = {"Host": host, **headers, "X-Forwarded-For": _SOURCE_IP, "X-Forwarded-Proto": "https"}
-    return proxy_event(
-        method="POST",
-        resource=_RESOURCE,
+def oauth_connect(
+    connector_id: str = fixtures.SHOP_CONNECTOR_ID, *, sent: dt.datetime = _SENT
+) -> dict[str, Any]:
+    """The API event of a person opening a connector's FreshBooks connect link in a browser."""
+    path = f"/oauth/{connector_id}/connect"
+    return http_api_event(
+        method="GET",
+        resource="/oauth/{connector_id}/connect",
         path=path,
-        headers=list(all_headers.items()),
+        headers=_as_sent({"Accept": "text/html", "User-Agent": "Mozilla/5.0"}, path.encode(), sent),
         path_parameters={"connector_id": connector_id},
-        body=body,
-        content_type=headers.get("Content-Type"),
         stage=STAGE,
         source_ip=_SOURCE_IP,
-        request_id=str(uuid.UUID(bytes=hashlib.sha256(body).digest()[:16])),
+        request_id=_request_id(path.encode(), sent),
         received=sent,
     )
 
 
+def _event(connector_id: str, headers: dict[str, str], body: bytes, sent: dt.datetime) -> dict[str, Any]:
+    return http_api_event(
+        method="POST",
+        resource=_RESOURCE,
+        path=f"/webhooks/{connector_id}",
+        headers=_as_sent({**headers, "Content-Length": str(len(body))}, body, sent),
+        path_parameters={"connector_id": connector_id},
+        body=body,
+        stage=STAGE,
+        source_ip=_SOURCE_IP,
+        request_id=_request_id(body, sent),
+        received=sent,
+    )
+
+
+def _as_sent(headers: dict[str, str], content: bytes, sent: dt.datetime) -> list[tuple[str, str]]:
+    """The sender's headers plus the ones API Gateway adds (stable for the same content and time)."""
+    trace = f"Root=1-{int(sent.timestamp()):08x}-{hashlib.sha256(content).hexdigest()[:24]}"
+    return [
+        ("Host", _HOST),
+        *headers.items(),
+        ("X-Amzn-Trace-Id", trace),
+        ("X-Forwarded-For", _SOURCE_IP),
+        ("X-Forwarded-Port", "443"),
+        ("X-Forwarded-Proto", "https"),
+    ]
+
+
+def _request_id(content: bytes, sent: dt.datetime) -> str:
+    return str(uuid.UUID(bytes=hashlib.sha256(content + sent.isoformat().encode()).digest()[:16]))
+
+
 def resign(event: dict[str, Any], secret: str, *, now: dt.datetime | None = None) -> dict[str, Any]:
-    """A copy of a Standard Webhooks proxy event stamped `now` (default: the current time) and signed
-    again with `secret`; the message id and body stay. Events without `webhook-timestamp` (FreshBooks
-    callbacks, other functions' events) come back unchanged."""
+    """A copy of a Standard Webhooks API event (HTTP API or REST) stamped `now` (default: the current time)
+    and signed again with `secret`; the message id and body stay. Events without `webhook-timestamp`
+    (FreshBooks callbacks, other functions' events) come back unchanged."""
     headers = event.get("headers") or {}
     names = {name.lower(): name for name in headers}
     if standard.TIMESTAMP_HEADER not in names or standard.ID_HEADER not in names:
         return copy.deepcopy(event)
-    body = event.get("body") or ""
-    raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8")
+    raw = body_of(event)
     signed = standard.sign(raw, secret, message_id=headers[names[standard.ID_HEADER]], timestamp=now)
     fresh = copy.deepcopy(event)
     for header, value in signed.items():
@@ -112,13 +145,15 @@ def resign(event: dict[str, Any], secret: str, *, now: dt.datetime | None = None
             fresh["multiValueHeaders"][name] = [value]
     moment = now or dt.datetime.now(dt.UTC)
     context = fresh.setdefault("requestContext", {})
-    context["requestTimeEpoch"] = int(moment.timestamp() * 1000)
-    context["requestTime"] = moment.strftime("%d/%b/%Y:%H:%M:%S +0000")
+    v2 = event.get("version") == "2.0"  # HTTP API: time/timeEpoch; REST: requestTime/requestTimeEpoch
+    time_field, epoch_field = ("time", "timeEpoch") if v2 else ("requestTime", "requestTimeEpoch")
+    context[epoch_field] = int(moment.timestamp() * 1000)
+    context[time_field] = moment.strftime("%d/%b/%Y:%H:%M:%S +0000")
     return fresh
 
 
 def sample_events() -> dict[str, dict[str, Any]]:
-    """File name → proxy event, one per webhook type."""
+    """File name → API event, one per webhook type."""
     return {
         "webhook_shop_order_created.json": shop_webhook(
             "order.created", fixtures.SAMPLE_ORDER, message_id="msg_demo_order_created_ord_1001"
@@ -155,10 +190,10 @@ def sample_events() -> dict[str, dict[str, Any]]:
 
 
 def write_sample_events(directory: Path = EVENTS_DIR) -> list[Path]:
-    """Write every sample event as pretty JSON; returns the paths."""
+    """Write every webhook sample and `oauth_connect.json` as pretty JSON; returns the paths."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, event in sample_events().items():
+    for name, event in {**sample_events(), "oauth_connect.json": oauth_connect()}.items():
         path = directory / name
         path.write_text(json.dumps(event, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         written.append(path)
@@ -171,12 +206,13 @@ def post_samples(base_url: str) -> int:
 
     failures = 0
     for name, event in sample_events().items():
-        event = resign(event, fixtures.WEBHOOK_SECRET)
-        body = event["body"] or ""
-        data = base64.b64decode(body) if event["isBase64Encoded"] else body.encode("utf-8")
-        headers = {k: v for k, v in event["headers"].items() if k.lower() not in {"host", "content-length"}}
-        response = requests.post(
-            f"{base_url.rstrip('/')}{event['path']}", data=data, headers=headers, timeout=30
+        request = request_of(resign(event, fixtures.WEBHOOK_SECRET))
+        response = requests.request(
+            request.method,
+            f"{base_url.rstrip('/')}{request.path}",
+            data=request.body,
+            headers=request.headers,
+            timeout=30,
         )
         print(f"{name:<42} {response.status_code} {response.text.strip()}")
         failures += response.status_code >= 500

@@ -41,6 +41,7 @@ from invoice_relay.partners.freshbooks.oauth import connect as oauth_connect
 from invoice_relay.partners.freshbooks.target import FreshBooksTarget
 from invoice_relay.storage.objects import DocumentBucket
 from invoice_relay.storage.state import Leases
+from local.runtime.api_gateway import request_of
 from local.runtime.embedded_aws import EmbeddedAWS
 from local.runtime.template import REPO_ROOT, load_template
 from local.sandboxes.freshbooks import SCOPE, SIGNATURE_HEADER, FreshBooksSandbox
@@ -1104,9 +1105,10 @@ def test_the_sample_handshake_confirms_the_seeded_demo_callback(callbacks_connec
     assert (seeded["callbackid"], seeded["event"], seeded["verified"]) == (2001, "payment.create", False)
     assert sandbox.deliveries == []  # the sample plays FreshBooks' verification request
     sample = json.loads((REPO_ROOT / "events" / "webhook_freshbooks_callback_verify.json").read_text())
-    headers = {k.lower(): v for k, v in sample["headers"].items()}
+    request = request_of(sample)  # an HTTP API event: the form body is base64 in it
+    headers = {k.lower(): v for k, v in request.headers.items()}
     callbacks = open_callbacks(connector, aws, leases)
-    answer = callbacks.handshake(headers, sample["body"].encode())
+    answer = callbacks.handshake(headers, request.body)
     callbacks.close()
     assert (answer.status_code, answer.body) == (200, {"status": "verified", "callback_id": "2001"})
     [confirmed] = sandbox.callbacks()

@@ -85,6 +85,17 @@ def test_the_same_webhook_delivered_three_times_makes_one_invoice(stack):
     stack.shop.emit("order.created", order)
     stack.drain_delivery_queue()
     assert len(invoices_for(stack, order["number"])) == 1
+    # each copy reached the delivery (the intake keeps no ledger of delivery ids); the delivery runs say
+    # which one delivered and that the others were repeats
+    runs = RunHistory(state_table(stack.table_name)).recent_runs(CID, 50)
+    outcomes = [
+        (o["status"], o["detail"].endswith("(a repeat)"))
+        for r in runs
+        if r["kind"] == "deliver"
+        for o in r["details"]["records"]
+        if o["id"] == "ord_2002"
+    ]
+    assert sorted(outcomes) == [("already_delivered", True)] * 3 + [("delivered", False)]
 
 
 def test_payment_before_its_order_waits_and_becomes_one_payment_once_the_order_lands(stack):
@@ -249,7 +260,7 @@ def test_a_shop_connector_without_its_freshbooks_connection_holds_orders_until_i
         "OAuthFunction", api_event("GET", f"/oauth/{cid}/connect", "/oauth/{connector_id}/connect", cid)
     )
     assert connect["statusCode"] == 302
-    consent = (connect.get("headers") or {}).get("Location") or connect["multiValueHeaders"]["Location"][0]
+    consent = connect["headers"]["Location"]  # an HTTP API answer: headers, no multiValueHeaders
     state = parse_qs(urlsplit(consent).query)["state"][0]
     code = stack.freshbooks.authorize(stack.oauth_redirect_uri(cid))
     answer = stack.invoke(
@@ -269,9 +280,9 @@ def test_a_shop_connector_without_its_freshbooks_connection_holds_orders_until_i
 
 
 def api_event(method: str, path: str, resource: str, cid: str, query: dict | None = None) -> dict:
-    from local.runtime.api_gateway import proxy_event
+    from local.runtime.api_gateway import http_api_event
 
-    return proxy_event(
+    return http_api_event(
         method=method,
         resource=resource,
         path=path,

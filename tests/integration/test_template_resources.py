@@ -14,6 +14,7 @@ import boto3
 import pytest
 
 from local.runtime.embedded_aws import EmbeddedAWS
+from local.runtime.platform import sqs_batch_size
 from local.runtime.template import (
     DEFAULT_TEMPLATE,
     REPO_ROOT,
@@ -30,7 +31,7 @@ EXPECTED_FUNCTIONS = {
     "PollFunction": ("functions/poll", 120, 512),
     "ExportFunction": ("functions/export", 120, 512),
     "WebhookFunction": ("functions/webhook", 10, 256),  # answers webhooks in milliseconds
-    "DeliverFunction": ("functions/deliver", 120, 512),
+    "DeliverFunction": ("functions/deliver", 120, 256),
     "CatalogSyncFunction": ("functions/catalog_sync", 120, 512),
     "OAuthFunction": ("functions/oauth", 15, 256),  # behind API Gateway (29 s at most)
 }
@@ -329,37 +330,68 @@ def test_deliver_function_consumes_the_delivery_queue_with_partial_batch_failure
 
     assert event["Type"] == "SQS"
     assert event["Properties"]["Queue"] == {"Fn::GetAtt": ["DeliveryQueue", "Arn"]}
-    assert event["Properties"]["BatchSize"] == 10
+    assert event["Properties"]["BatchSize"] == 25
     assert event["Properties"]["MaximumBatchingWindowInSeconds"] == 5
     assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert queue_properties["VisibilityTimeout"] == 6 * deliver_timeout
 
 
-def test_the_api_routes_webhooks_and_oauth_to_their_functions(template: dict[str, Any]) -> None:
+def test_the_local_event_source_mapping_uses_the_template_batch_size(template: dict[str, Any]) -> None:
+    assert sqs_batch_size(template, "DeliverFunction") == 25
+    assert sqs_batch_size(template, "PollFunction") == 10  # no SQS event: SAM's default
+
+
+def test_the_http_api_routes_webhooks_and_oauth_to_their_functions(template: dict[str, Any]) -> None:
+    events = [
+        (logical_id, event)
+        for logical_id, resource in resources_of_type(template, "AWS::Serverless::Function").items()
+        for event in resource["Properties"].get("Events", {}).values()
+        if event["Type"] in ("Api", "HttpApi")
+    ]
     routes = {
         (event["Properties"]["Method"], event["Properties"]["Path"]): (
             logical_id,
-            event["Properties"]["RestApiId"],
+            event["Type"],
+            event["Properties"]["ApiId"],
+            event["Properties"]["PayloadFormatVersion"],
         )
-        for logical_id, resource in resources_of_type(template, "AWS::Serverless::Function").items()
-        for event in resource["Properties"].get("Events", {}).values()
-        if event["Type"] == "Api"
+        for logical_id, event in events
     }
-    api = properties_of(template, "WebhookApi")
+    resource = template["Resources"]["WebhookHttpApi"]
+    api = resource["Properties"]
 
+    # An HTTP API ($1.00 per million requests, not the REST API's $3.50), payload format 2.0: what the
+    # handlers' APIGatewayHttpResolver reads.
+    assert resource["Type"] == "AWS::Serverless::HttpApi"
+    on_the_api = ("HttpApi", {"Ref": "WebhookHttpApi"}, "2.0")
     assert routes == {
-        ("post", "/webhooks/{connector_id}"): ("WebhookFunction", {"Ref": "WebhookApi"}),
-        ("get", "/oauth/{connector_id}/connect"): ("OAuthFunction", {"Ref": "WebhookApi"}),
-        ("get", "/oauth/{connector_id}/callback"): ("OAuthFunction", {"Ref": "WebhookApi"}),
+        ("post", "/webhooks/{connector_id}"): ("WebhookFunction", *on_the_api),
+        ("get", "/oauth/{connector_id}/connect"): ("OAuthFunction", *on_the_api),
+        ("get", "/oauth/{connector_id}/callback"): ("OAuthFunction", *on_the_api),
     }
     assert api["StageName"] == {"Ref": "Stage"}
-    (method_settings,) = api["MethodSettings"]
-    assert {"ThrottlingRateLimit", "ThrottlingBurstLimit"} <= method_settings.keys()
-    assert api["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": ["WebhookApiAccessLogGroup", "Arn"]}
-    assert "RetentionInDays" in properties_of(template, "WebhookApiAccessLogGroup")
-    assert template["Outputs"]["WebhookApiUrl"]["Value"] == {
-        "Fn::Sub": "https://${WebhookApi}.execute-api.${AWS::Region}.amazonaws.com/${Stage}/webhooks/"
+    assert api["DefaultRouteSettings"] == {
+        "ThrottlingRateLimit": {"Ref": "WebhookThrottlingRateLimit"},
+        "ThrottlingBurstLimit": {"Ref": "WebhookThrottlingBurstLimit"},
+        "DetailedMetricsEnabled": True,
     }
+    access_log = api["AccessLogSettings"]
+    assert access_log["DestinationArn"] == {"Fn::GetAtt": ["WebhookApiAccessLogGroup", "Arn"]}
+    fields = json.loads(access_log["Format"])  # one JSON object per request, HTTP API $context variables
+    assert fields["requestId"] == "$context.requestId" and fields["routeKey"] == "$context.routeKey"
+    assert fields["status"] == "$context.status"
+    assert not any("resourcePath" in value for value in fields.values())  # a REST-only variable
+    assert "RetentionInDays" in properties_of(template, "WebhookApiAccessLogGroup")
+    # The alarm on the HTTP API's own metric (5xx by ApiId and Stage; REST's 5XXError by ApiName is gone).
+    alarm = properties_of(template, "WebhookApiServerErrorsAlarm")
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/ApiGateway", "5xx")
+    assert alarm["Dimensions"] == [
+        {"Name": "ApiId", "Value": {"Ref": "WebhookHttpApi"}},
+        {"Name": "Stage", "Value": {"Ref": "Stage"}},
+    ]
+    base = "https://${WebhookHttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${Stage}"
+    assert template["Outputs"]["WebhookApiUrl"]["Value"] == {"Fn::Sub": f"{base}/webhooks/"}
+    assert template["Outputs"]["OAuthBaseUrl"]["Value"] == {"Fn::Sub": f"{base}/oauth/"}
 
 
 def test_every_function_has_a_log_group_with_retention_and_alarms(template: dict[str, Any]) -> None:
@@ -475,11 +507,10 @@ def test_every_checkov_skip_gives_its_reason(tmp_path: Path) -> None:
         "CKV_AWS_116",  # DLQ on synchronously invoked functions
         "CKV_AWS_117",  # VPC
         "CKV_AWS_119",  # DynamoDB customer-managed key
-        "CKV_AWS_120",  # API caching
         "CKV_AWS_158",  # log group customer-managed key
         "CKV_AWS_173",  # environment customer-managed key
     }
-    assert sum(len(checks) for checks in skips.values()) == 39
+    assert sum(len(checks) for checks in skips.values()) == 38
     assert skips["DocumentBucket"]["CKV_AWS_18"].startswith("Access logs would need a second bucket")
     with pytest.raises(ValueError, match=r"template\.yaml:4: a checkov skip needs its own line and a reason"):
         checkov_skips(bare)
@@ -498,7 +529,7 @@ def test_checkov_skips_hold_for_the_resources_they_are_on(template: dict[str, An
             assert properties["SSESpecification"] == {"SSEEnabled": True}, logical_id
         if "CKV_AWS_116" in checks:  # no DLQ: only synchronous callers (API Gateway, an SQS event source)
             event_types = {event["Type"] for event in properties.get("Events", {}).values()}
-            assert event_types and event_types <= {"Api", "SQS"}, logical_id
+            assert event_types and event_types <= {"Api", "HttpApi", "SQS"}, logical_id
     # The concurrency skip on the consumer rests on this cap.
     (deliver_event,) = properties_of(template, "DeliverFunction")["Events"].values()
     assert deliver_event["Properties"]["ScalingConfig"]["MaximumConcurrency"] == 5

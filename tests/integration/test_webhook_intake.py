@@ -1,15 +1,18 @@
 """Webhook intake through the real WebhookFunction handler, on the embedded AWS.
 
-What is proven here: a signed delivery is archived byte for byte and becomes exactly one queued WorkItem;
-duplicates, replays, tampering, bad bodies, unknown connectors and oversize bodies are answered without
-queuing anything (and never with a 5xx); an AWS failure is a 5xx whose retry is not taken for a
-duplicate; the FreshBooks handshake stores the verifier, and only a confirmed verifier signs callbacks.
+What is proven here: a signed delivery becomes one queued WorkItem carrying its body byte for byte (archived
+by DeliverFunction, a batch to an object); a repeat of it is queued as the same work (same idempotency key:
+the delivery makes it a no-op, see test_order_to_invoice_flow); replays, tampering, bad bodies, unknown
+connectors and oversize bodies are answered without queuing anything (and never with a 5xx); an AWS
+failure is a 5xx; the FreshBooks handshake stores the verifier, and only a confirmed verifier signs
+callbacks.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -23,12 +26,13 @@ from invoice_relay.errors import PermanentError, TransientError
 from invoice_relay.partners.freshbooks import callbacks
 from invoice_relay.partners.freshbooks.target import FreshBooksTarget
 from invoice_relay.pipeline import queue
+from invoice_relay.pipeline.deliver_function import Batch
 from invoice_relay.pipeline.services import services
 from invoice_relay.pipeline.work import WorkItem
 from invoice_relay.storage.state import ConnectorStore
 from invoice_relay.storage.table import state_table
-from invoice_relay.storage.webhooks import WebhookDeliveries
 from invoice_relay.webhooks import intake
+from local.runtime.template import load_template
 from local.scenarios.sample_events import freshbooks_callback, shop_webhook
 from local.scenarios.stack import LocalStack
 
@@ -129,10 +133,6 @@ def raw_object(stack: LocalStack, key: str) -> bytes:
     return stack.aws.client("s3").get_object(Bucket=stack.bucket_name, Key=key)["Body"].read()
 
 
-def dedupe_record(stack: LocalStack, delivery_id: str) -> dict[str, Any] | None:
-    return state_table(stack.table_name).get_item(Key=WebhookDeliveries.key(CID, delivery_id)).get("Item")
-
-
 def store_verifiers(
     stack: LocalStack, verifiers: dict[str, str], pending: dict[str, str] | None = None
 ) -> None:
@@ -147,7 +147,7 @@ def stored_verifiers(stack: LocalStack) -> dict[str, Any]:
 # ---------------------------------------------------------------------- the shop (Standard Webhooks)
 
 
-def test_a_signed_order_is_archived_byte_for_byte_and_queued_once(stack: LocalStack) -> None:
+def test_a_signed_order_is_queued_once_with_its_body_byte_for_byte(stack: LocalStack) -> None:
     event = order_event()
     delivery_id = event["headers"]["webhook-id"]
 
@@ -160,15 +160,55 @@ def test_a_signed_order_is_archived_byte_for_byte_and_queued_once(stack: LocalSt
     assert (item.source_id, item.version) == ("ord_7001", "2026-11-20T15:14:30.000Z")
     assert item.delivery_id == delivery_id
     assert item.payload == ORDER
+    # the body travels with its work; DeliverFunction archives the batch's bodies before delivering
+    assert item.raw is not None and item.raw.text.encode("utf-8") == event["body"].encode("utf-8")
+    assert item.raw.content_type == "application/json"
+    assert item.raw_key is None and archived(stack, delivery_id) == []
+
+
+def test_deliver_archives_the_bodies_of_a_batch_in_one_object_before_delivering(stack: LocalStack) -> None:
+    events = [order_event() for _ in range(3)]
+    for event in events:
+        assert post(stack, event)[0] == 202
+    items = drain(stack)
+    batch = Batch()
+
+    batch.begin([(f"m{n}", item.model_dump_json()) for n, item in enumerate(items)])
+
+    keys = {item.raw_key for item in batch.items.values()}
+    assert len(keys) == 1 and all(item.raw is None for item in batch.items.values())
+    (key,) = keys
+    assert key.startswith(f"raw/{CID}/webhooks/") and key.endswith(".jsonl")
+    lines = [json.loads(line) for line in raw_object(stack, key).decode().splitlines()]
+    by_delivery = {line["delivery_id"]: line for line in lines}
+    for event in events:
+        line = by_delivery[event["headers"]["webhook-id"]]
+        assert line["body"].encode("utf-8") == event["body"].encode("utf-8")
+        assert line["sha256"] == hashlib.sha256(event["body"].encode("utf-8")).hexdigest()
+        assert (line["source_system"], line["content_type"]) == ("shop", "application/json")
+
+
+def test_a_body_too_large_to_travel_with_its_work_is_archived_by_the_intake(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event = order_event()
+    delivery_id = event["headers"]["webhook-id"]
+    post(stack, order_event())
+    (sample,) = drain(stack)
+    item_alone = len(sample.archived("x").model_dump_json().encode()) + 50
+    assert len(sample.model_dump_json().encode()) > item_alone  # with its body it does not fit
+    monkeypatch.setattr(intake, "MAX_MESSAGE_BYTES", item_alone)
+
+    status, body = post(stack, event)
+
+    assert (status, body["status"]) == (202, "accepted")
+    (item,) = drain(stack)
     today = dt.datetime.now(dt.UTC)
+    assert item.raw is None
     assert item.raw_key == f"raw/{CID}/shop/webhooks/{today:%Y/%m/%d}/{delivery_id}.json"
     stored = stack.aws.client("s3").get_object(Bucket=stack.bucket_name, Key=item.raw_key)
     assert stored["Body"].read() == event["body"].encode("utf-8")
     assert stored["ContentType"] == "application/json"
-    record = dedupe_record(stack, delivery_id)
-    assert record is not None and record["state"] == "accepted" and record["raw_key"] == item.raw_key
-    seven_days = dt.timedelta(days=7).total_seconds()
-    assert abs(int(record["expires_at"]) - (today.timestamp() + seven_days)) < 120
 
 
 @pytest.mark.parametrize(
@@ -195,28 +235,27 @@ def test_every_shop_event_type_becomes_its_work_item(
     )
 
 
-def test_the_same_delivery_three_times_is_queued_once(stack: LocalStack) -> None:
+def test_the_same_delivery_three_times_is_queued_as_the_same_work(stack: LocalStack) -> None:
+    # No ledger of delivery ids: the delivery's idempotency key (record and version) makes the copies one.
     event = order_event()
 
     answers = [post(stack, event) for _ in range(3)]
 
-    assert [(status, body["status"]) for status, body in answers] == [
-        (202, "accepted"),
-        (202, "duplicate"),
-        (202, "duplicate"),
-    ]
-    assert len(drain(stack)) == 1
+    assert [(status, body["status"]) for status, body in answers] == [(202, "accepted")] * 3
+    items = drain(stack)
+    assert len(items) == 3 and len({(i.work_key, i.connector_id) for i in items}) == 1
 
 
-def test_a_redelivery_signed_again_later_is_still_a_duplicate(stack: LocalStack) -> None:
+def test_a_redelivery_signed_again_later_is_the_same_work(stack: LocalStack) -> None:
     # A sender's retry carries the same webhook-id with a new timestamp and signature.
     now = dt.datetime.now(dt.UTC)
     first = order_event(message_id="msg_retry_1", sent=now - dt.timedelta(minutes=3))
     retry = order_event(message_id="msg_retry_1", sent=now)
 
     assert post(stack, first)[1]["status"] == "accepted"
-    assert post(stack, retry)[1]["status"] == "duplicate"
-    assert len(drain(stack)) == 1
+    assert post(stack, retry)[1]["status"] == "accepted"
+    one, two = drain(stack)
+    assert one.work_key == two.work_key
 
 
 def test_a_replayed_delivery_with_an_old_timestamp_is_rejected(stack: LocalStack) -> None:
@@ -246,7 +285,6 @@ def test_a_delivery_without_signature_headers_is_rejected(stack: LocalStack) -> 
     event = order_event()
     for name in ("webhook-id", "webhook-timestamp", "webhook-signature"):
         del event["headers"][name]
-        del event["multiValueHeaders"][name]
 
     status, body = post(stack, event)
 
@@ -285,14 +323,13 @@ def test_a_validly_signed_but_unusable_body_is_a_400(stack: LocalStack, raw: byt
 
 
 def signed_raw(raw: bytes) -> dict[str, Any]:
-    """A delivery whose body is exactly `raw` (base64 in the proxy event, as for a binary body)."""
+    """A delivery whose body is exactly `raw` (base64 in the API event, as for a binary body)."""
     from invoice_relay.webhooks import standard
 
     event = order_event()
     headers = standard.sign(raw, SECRET, message_id=f"msg_{uuid.uuid4().hex}")
     for name, value in headers.items():
         event["headers"][name] = value
-        event["multiValueHeaders"][name] = [value]
     event["body"] = base64.b64encode(raw).decode()
     event["isBase64Encoded"] = True
     return event
@@ -306,8 +343,7 @@ def test_a_base64_encoded_body_is_verified_and_archived_as_the_decoded_bytes(sta
 
     assert (status, body["status"]) == (202, "accepted")
     (item,) = drain(stack)
-    stored = stack.aws.client("s3").get_object(Bucket=stack.bucket_name, Key=item.raw_key)["Body"].read()
-    assert stored == raw
+    assert item.raw is not None and item.raw.text.encode("utf-8") == raw
 
 
 def test_an_unknown_connector_is_a_404(stack: LocalStack) -> None:
@@ -518,7 +554,6 @@ def test_a_queue_failure_is_a_503_and_the_retry_is_not_a_duplicate(
     stack: LocalStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     event = order_event()
-    delivery_id = event["headers"]["webhook-id"]
 
     def unavailable(*args: Any, **kwargs: Any) -> str:
         raise aws_error("SendMessage")
@@ -528,7 +563,6 @@ def test_a_queue_failure_is_a_503_and_the_retry_is_not_a_duplicate(
         status, body = post(stack, event)
 
     assert (status, body["status"]) == (503, "error")
-    assert dedupe_record(stack, delivery_id) is None  # the claim was released
     assert drain(stack) == []
 
     status, body = post(stack, event)  # the sender retries
@@ -537,10 +571,10 @@ def test_a_queue_failure_is_a_503_and_the_retry_is_not_a_duplicate(
     assert len(drain(stack)) == 1
 
 
-def test_an_archive_failure_is_a_503_and_nothing_is_queued(
+def test_an_archive_failure_of_an_ignored_event_is_a_503(
     stack: LocalStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    event = order_event()
+    event = order_event(event_type="order.fulfilled", data={"id": "ord_7001"})
 
     def unavailable(*args: Any, **kwargs: Any) -> str:
         raise aws_error("PutObject")
@@ -550,39 +584,8 @@ def test_an_archive_failure_is_a_503_and_nothing_is_queued(
         status, _ = post(stack, event)
 
     assert status == 503
-    assert dedupe_record(stack, event["headers"]["webhook-id"]) is None
-    assert drain(stack) == []
-    assert post(stack, event)[0] == 202
-    assert len(drain(stack)) == 1
-
-
-def test_a_claim_left_by_a_crashed_invocation_blocks_retries_only_until_its_lease_ends(
-    stack: LocalStack,
-) -> None:
-    event = order_event()
-    delivery_id = event["headers"]["webhook-id"]
-    now = int(dt.datetime.now(dt.UTC).timestamp())
-    crashed = {
-        **WebhookDeliveries.key(CID, delivery_id),
-        "state": "processing",
-        "owner": "a-crashed-invocation",
-        "lease_until": now + 30,
-        "expires_at": now + 86400,
-    }
-    table = state_table(stack.table_name)
-    table.put_item(Item=crashed)
-
-    status, body = post(stack, event)
-
-    assert (status, body["status"]) == (409, "in_progress")  # not "duplicate": nothing was queued yet
-    assert drain(stack) == []
-
-    table.put_item(Item={**crashed, "lease_until": now - 1})  # the lease ran out
-
-    status, body = post(stack, event)
-
-    assert (status, body["status"]) == (202, "accepted")
-    assert len(drain(stack)) == 1
+    assert post(stack, event)[1]["status"] == "ignored"
+    assert len(archived(stack, event["headers"]["webhook-id"])) == 1
 
 
 # ---------------------------------------------------------------------- FreshBooks callbacks
@@ -650,11 +653,7 @@ def test_the_freshbooks_handshake_confirms_and_stores_the_verifier(
     (item,) = drain(stack)
     assert (item.source_system, item.event_type, item.source_id) == ("freshbooks", "payment.create", "987654")
     assert item.payload["account_id"] == "xZNQ1X"
-    assert (
-        item.raw_key
-        and item.raw_key.startswith(f"raw/{CID}/freshbooks/webhooks/")
-        and item.raw_key.endswith(".form")
-    )
+    assert item.raw is not None and item.raw.content_type == "application/x-www-form-urlencoded"
 
 
 def test_a_handshake_freshbooks_refuses_leaves_the_verifier_pending(
@@ -687,24 +686,25 @@ def test_a_handshake_that_cannot_be_confirmed_yet_stores_the_verifier_as_pending
     assert stored_verifiers(stack) == {"verifiers": {}, "pending": {"3003": "verifier-3003"}}
 
 
-def test_a_freshbooks_callback_is_queued_once_and_tampering_is_rejected(stack: LocalStack) -> None:
+def test_a_freshbooks_callback_is_queued_as_one_work_and_tampering_is_rejected(stack: LocalStack) -> None:
     store_verifiers(stack, {"3001": VERIFIER})
     event = payment_callback("555")
 
     answers = [post(stack, event)[1]["status"] for _ in range(2)]
     tampered = payment_callback("556")
-    tampered["body"] = tampered["body"].replace("556", "557")
+    # HTTP API events: the form body is base64, header names are lower-cased
+    tampered["body"] = base64.b64encode(base64.b64decode(tampered["body"]).replace(b"556", b"557")).decode()
     unsigned = payment_callback("558")
-    del unsigned["headers"]["X-FreshBooks-Hmac-SHA256"]
+    del unsigned["headers"]["x-freshbooks-hmac-sha256"]
 
-    assert answers == ["accepted", "duplicate"]
+    assert answers == ["accepted", "accepted"]  # the same work twice (one idempotency key)
     assert post(stack, tampered)[0] == 401
     assert post(stack, unsigned) == (
         401,
         {"status": "rejected", "reason": "missing header X-FreshBooks-Hmac-SHA256"},
     )
-    (item,) = drain(stack)
-    assert item.source_id == "555"
+    first, second = drain(stack)
+    assert first.source_id == second.source_id == "555" and first.work_key == second.work_key
 
 
 def test_an_unrouted_freshbooks_event_is_archived_and_ignored(stack: LocalStack) -> None:
@@ -742,3 +742,52 @@ def test_forged_handshakes_cannot_grow_the_verifier_secret(stack: LocalStack) ->
     assert list(stored["pending"]) == [str(i) for i in range(5005, 5015)]
     assert store.confirm("5014") and not store.confirm("5000")
     assert stored_verifiers(stack)["verifiers"] == {"3001": VERIFIER, "5014": "forged-5014"}
+
+
+# ---------------------------------------------------------------------- the outcome line and its metric
+
+
+def test_every_request_leaves_one_outcome_line_that_the_template_counts(
+    stack: LocalStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    template = load_template()
+    lines: list[tuple[str, dict[str, Any]]] = []
+
+    class Capture:
+        def info(self, message: str, extra: dict[str, Any]) -> None:
+            lines.append((message, extra))
+
+        warning = info
+
+    monkeypatch.setattr(intake, "logger", Capture())
+    accepted = post(stack, order_event())[1]
+    post(
+        stack, order_event(secret="whsec_" + base64.b64encode(b"not the secret of this connector!").decode())
+    )
+    post(stack, order_event(connector_id="no-such-connector"))
+
+    assert [message for message, _ in lines] == ["webhook accepted", "webhook rejected", "webhook rejected"]
+    (_, extra), (_, refused), (_, unknown) = lines
+    assert (extra["webhook_status"], extra["status_code"], extra["metric_connector"]) == (
+        "accepted",
+        202,
+        CID,
+    )
+    assert extra["delivery_id"] == accepted["delivery_id"] and extra["message_id"] and extra["source_id"]
+    assert (refused["webhook_status"], refused["status_code"], refused["metric_connector"]) == (
+        "rejected",
+        401,
+        CID,
+    )
+    assert refused["reason"]
+    assert unknown["metric_connector"] == "unknown"  # a guessed id never becomes a metric dimension
+    # the metric filter reads exactly these fields
+    (metric_filter,) = [
+        r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Logs::MetricFilter"
+    ]
+    assert metric_filter["FilterPattern"] == '{ $.webhook_status = "*" }'
+    (transformation,) = metric_filter["MetricTransformations"]
+    assert {d["Key"]: d["Value"] for d in transformation["Dimensions"]} == {
+        "connector": "$.metric_connector",
+        "status": "$.webhook_status",
+    }

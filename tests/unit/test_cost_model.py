@@ -19,6 +19,7 @@ from cost_model import (  # noqa: E402
     estimate,
     function_architecture,
     function_memory_mb,
+    functions_without_platform_lines,
     gb_seconds,
     load_prices,
 )
@@ -65,6 +66,7 @@ def test_known_usage_gives_known_dollars() -> None:
         lambda_gb_seconds=40.0,
         log_bytes=GB // 1000,
         api_gateway_requests=100,
+        api_gateway_type="rest",
         stored_bytes_month={"s3": GB},
         architecture="arm64",
     )
@@ -85,6 +87,28 @@ def test_known_usage_gives_known_dollars() -> None:
     assert "DynamoDB" in table and "write request units" in table
     # 4 write units per document, in the per-document column
     assert any(line.startswith("DynamoDB") and " 4 " in line for line in table.splitlines())
+
+
+def test_api_gateway_requests_are_priced_by_the_kind_of_api() -> None:
+    def api_gateway(**kwargs: object) -> dict[str, float]:
+        cost = estimate(
+            UsageSnapshot(), documents=1, lambda_invocations=0, lambda_gb_seconds=0.0, log_bytes=0, **kwargs
+        )
+        return {line.item: line.usd for line in cost.lines if line.service == "API Gateway"}
+
+    book = load_prices()["prices"]
+    http = api_gateway(api_gateway_requests=1_000_000, api_gateway_type="http")
+    rest = api_gateway(api_gateway_requests=1_000_000, api_gateway_type="rest")
+
+    # HTTP API: $1.00 per million (first 300 million, 512 KB increments); REST API: $3.50 per million
+    assert http == {"HTTP API requests": pytest.approx(1.0)}
+    assert rest == {"REST API requests": pytest.approx(3.5)}
+    assert "512 KB" in book["api_gateway_http_request"]["unit"]
+    assert api_gateway() == {}  # no API in the workload: no line
+    with pytest.raises(ValueError, match="which kind of API"):
+        api_gateway(api_gateway_requests=10)
+    with pytest.raises(ValueError, match="api_gateway_type must be one of"):
+        api_gateway(api_gateway_requests=10, api_gateway_type="websocket")
 
 
 def test_x86_prices_apply_when_asked(tmp_path: Path) -> None:
@@ -110,3 +134,21 @@ def test_log_bytes_counts_what_was_written_during_the_block(tmp_path: Path) -> N
             more.write("y" * 50)
         (tmp_path / "ignored.txt").write_text("not a log")
     assert logged.bytes == len(json.dumps({"message": "hi"}) + "\n") + 50
+
+
+def test_functions_whose_system_log_level_is_warn_add_no_platform_lines() -> None:
+    assert functions_without_platform_lines() == {"WebhookFunction"}
+    platform = load_prices()["assumptions"]["lambda_platform_log_bytes_per_invocation"]["value"]
+
+    def logged_gb(function: str) -> float:
+        cost = estimate(
+            UsageSnapshot(),
+            documents=1,
+            lambda_invocations={function: 10},
+            lambda_gb_seconds=0.0,
+            log_bytes=0,
+        )
+        return next(line.quantity for line in cost.lines if line.service == "CloudWatch Logs")
+
+    assert logged_gb("WebhookFunction") == 0
+    assert logged_gb("DeliverFunction") == pytest.approx(10 * platform / GB)

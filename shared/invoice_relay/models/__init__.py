@@ -7,6 +7,7 @@ only needs the money rules, and a function that maps no document, do not pay for
 
 from typing import TYPE_CHECKING
 
+from ..lazy import lazy_names
 from .money import minor_units, round_money, to_decimal
 
 if TYPE_CHECKING:
@@ -33,10 +34,5 @@ __all__ = [
     "minor_units", "round_money", "to_decimal",
 ]  # fmt: skip
 
-
-def __getattr__(name: str) -> object:
-    if name in __all__:
-        from . import document
-
-        return getattr(document, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# Every other name is a model: imported from document.py the first time it is asked for.
+__getattr__ = lazy_names(globals(), {name: ".document" for name in __all__ if name not in globals()})

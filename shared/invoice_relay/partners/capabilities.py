@@ -3,7 +3,9 @@
 A flow never names a partner. It asks the registry (`registry.PartnerRegistry.open`) for a capability of a
 connector — "the polled source", "the invoice target" — and gets an object with these methods, or a
 `ConfigurationError` naming the connector, the system and the missing capability. A partner package
-declares in its `spec` which capabilities each side (source, target) provides.
+declares in its `spec` which capabilities each side (source, target) provides. The values are defined
+in one module per flow (`polled_values`, `delivery_values`, `catalog_values`, `file_values`,
+`bundle_values`) and named through this one.
 
 | capability              | side   | used by                       | examples                    |
 |-------------------------|--------|-------------------------------|-----------------------------|
@@ -23,204 +25,58 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from ..lazy import lazy_names
 
-if TYPE_CHECKING:  # annotations only: a function that maps no document never builds the canonical models
+if TYPE_CHECKING:  # for annotations: the values are imported on first use (below), the models likewise
     from ..models import Customer, Document, Payment, Product
-
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+    from .bundle_values import BookingEntry, BundleReceipt
+    from .catalog_values import CatalogChange
+    from .delivery_values import (  # noqa: F401 (named through this module, see below)
+        CustomerChanged,
+        Delivered,
+        DocumentSettled,
+        HandshakeAnswer,
+        NewDocument,
+        NothingToDo,
+        PaymentReceived,
+        WebhookDelivery,
+        Work,
+        WorkRef,
+    )
+    from .file_values import RenderedFile
+    from .polled_values import Outcome, SourcePage, SourceRef
 
 # -- values ---------------------------------------------------------------------------------------------
+# Imported from their flow's module the first time they are named (`from .capabilities import Outcome`):
+# a function builds the classes of its own flows only, not those of every flow (cold start).
 
-
-@dataclass(frozen=True)
-class SourceRef:
-    """A pointer to one record in a source: its id and a version that changes when the record changes."""
-
-    id: str
-    version: str
-    number: str | None = None
-
-
-@dataclass(frozen=True)
-class SourcePage:
-    """One page of a polled listing. `next_page` is None on the last page."""
-
-    page: int
-    total_pages: int
-    refs: list[SourceRef]
-    raw: list[dict[str, Any]] = field(default_factory=list, repr=False)
-    # ref id → the record as the listing gave it (a source whose listing carries whole records)
-    records: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
-
-    @property
-    def next_page(self) -> int | None:
-        return self.page + 1 if self.page < self.total_pages else None
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to a document at the target; written back to the source by `acknowledge`.
-
-    `target_id` is the target's own id of the record (written back as an external id where the source
-    keeps them), `target_number` the number the target gave it.
-    """
-
-    delivered: bool
-    target_id: str | None = None
-    target_number: str | None = None
-    target_system: str | None = None
-    reason: str | None = None
-
-    @classmethod
-    def success(
-        cls, target_id: str | None = None, target_number: str | None = None, target_system: str | None = None
-    ) -> Outcome:
-        return cls(
-            delivered=True, target_id=target_id, target_number=target_number, target_system=target_system
-        )
-
-    @classmethod
-    def failure(cls, reason: str) -> Outcome:
-        return cls(delivered=False, reason=reason)
-
-
-@dataclass(frozen=True)
-class Delivered:
-    """A record created (or found already created) at the target. `notes` are things a bookkeeper must
-    see (e.g. the target's total differs from the source's by a cent); they go into the run log."""
-
-    target_id: str
-    number: str | None = None
-    notes: tuple[str, ...] = ()
-
-
-# -- work decoded from events ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WorkRef:
-    """The record a webhook event is about: what keys its delivery (id + version) and names it."""
-
-    source_id: str
-    version: str
-    number: str | None = None
-
-
-@dataclass(frozen=True)
-class NewDocument:
-    """A document to create at the target (an order became an invoice). `marker` is a readable, unique
-    reference written on the target record, so a repeat finds it instead of creating a second one."""
-
-    document: Document
-    customer: Customer
-    marker: str
-
-
-@dataclass(frozen=True)
-class CustomerChanged:
-    customer: Customer
-
-
-@dataclass(frozen=True)
-class PaymentReceived:
-    """A payment for a document of the same source (`document_source_id`), which must be delivered first."""
-
-    payment: Payment
-    document_source_id: str
-
-
-@dataclass(frozen=True)
-class DocumentSettled:
-    """The target reports one of its documents fully paid: the source document it came from is marked paid.
-    `reference` names what paid it (e.g. the target's payment)."""
-
-    target_document_id: str
-    paid_at: dt.datetime
-    reference: str
-
-
-@dataclass(frozen=True)
-class NothingToDo:
-    """An event that needs no delivery (e.g. a part payment); `reason` goes into the run log."""
-
-    reason: str
-
-
-Work = NewDocument | CustomerChanged | PaymentReceived | DocumentSettled | NothingToDo
-
-
-@dataclass(frozen=True)
-class WebhookDelivery:
-    """A verified, parsed webhook delivery. `work` is None for an event type nobody acts on (archived only).
-
-    `delivery_id` identifies the delivery (a redelivery carries the same one); `payload` is what the
-    delivery pipeline gets back in `decode`; `content_type`/`extension` describe the archived body.
-    """
-
-    delivery_id: str
-    event_type: str
-    work: WorkRef | None
-    payload: dict[str, Any]
-    content_type: str = "application/json"
-    extension: str = "json"
-
-
-@dataclass(frozen=True)
-class HandshakeAnswer:
-    """The answer to a sender's unsigned setup request (a subscription's verification)."""
-
-    status_code: int
-    body: dict[str, Any]
-
-
-class BookingEntry(BaseModel):
-    """An open item at a document-bundle target (a booking entry) that still lacks its invoice document."""
-
-    # Built when first used (the bundle flow's listing, one thread), not at every function's cold start.
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-    id: Text
-    entry_reference: Text
-    invoice_number: Text
-    document_date: dt.date
-    amount: Decimal = Field(allow_inf_nan=False)
-    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-    customer_id: Text
-    customer_name: Text
-    customer_number: str | None = None
-
-    @property
-    def label(self) -> str:
-        """How a run log names the entry: "booking entry be_10001 (invoice 1042)"."""
-        return f"booking entry {self.id} (invoice {self.invoice_number})"
-
-
-class BundleReceipt(BaseModel):
-    """A bundle target's answer to an upload. `replayed`: the bundle id was imported before."""
-
-    model_config = ConfigDict(frozen=True, defer_build=True)  # as BookingEntry
-
-    bundle_id: str
-    accepted_entries: tuple[str, ...]
-    status: str
-    replayed: bool = False
-
-
-@dataclass(frozen=True)
-class RenderedFile:
-    """An import file rendered for a file target; `failures` maps document numbers left out to reasons."""
-
-    file_name: str
-    content: bytes
-    content_type: str
-    template: str
-    rendered: tuple[str, ...]
-    failures: Mapping[str, str]
+__getattr__ = lazy_names(
+    globals(),
+    {
+        **dict.fromkeys(("SourceRef", "SourcePage", "Outcome"), ".polled_values"),
+        **dict.fromkeys(
+            (
+                "Delivered",
+                "WorkRef",
+                "NewDocument",
+                "CustomerChanged",
+                "PaymentReceived",
+                "DocumentSettled",
+                "NothingToDo",
+                "Work",
+                "WebhookDelivery",
+                "HandshakeAnswer",
+            ),
+            ".delivery_values",
+        ),
+        "CatalogChange": ".catalog_values",
+        "RenderedFile": ".file_values",
+        **dict.fromkeys(("BookingEntry", "BundleReceipt"), ".bundle_values"),
+    },
+)
 
 
 # -- protocols ------------------------------------------------------------------------------------------
@@ -293,16 +149,6 @@ class PaidStatus(Closeable, Protocol):
     def mark_paid(self, source_id: str, *, paid_at: dt.datetime, reference: str) -> None:
         """Mark the document paid (idempotent: a paid document is left alone)."""
         ...
-
-
-@dataclass(frozen=True)
-class CatalogChange:
-    """One product of a catalog listing (`product` None when it cannot be mapped: `problem` says why)."""
-
-    key: str
-    updated_at: dt.datetime | None
-    product: Product | None = None
-    problem: str | None = None
 
 
 @runtime_checkable

@@ -14,15 +14,18 @@ Exactly once, and in constant memory:
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..connector import ConnectorConfig
 from ..errors import PermanentError, TransientError
-from ..partners.capabilities import BUNDLE_TARGET, DOCUMENT_DROP_ZONE, BookingEntry, BundleTarget
+from ..partners.capabilities import BUNDLE_TARGET, DOCUMENT_DROP_ZONE, BundleTarget
 from ..storage.table import utc_now
 from .run import Finished, Run, run_connector
 from .services import Services
 from .summary import DocumentFailure, RunSummary
+
+if TYPE_CHECKING:
+    from ..partners.capabilities import BookingEntry
 
 MISSING_LISTED = 50  # entries named in the run log when their PDF is not in the drop zone
 UPLOAD_TAG = "upload"  # on a stored bundle: pending until the partner accepted it, then done

@@ -16,26 +16,33 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..connector import ConnectorConfig
 from ..errors import PermanentError
 from ..logs import logger
 from ..partners.capabilities import CATALOG_SOURCE, CATALOG_TARGET
 from ..storage.table import iso, utc_now
-from .run import Finished, Run, run_connector
 from .services import Services
-from .summary import RunSummary
+
+if TYPE_CHECKING:
+    from .run import Finished, Run
+    from .summary import RunSummary
 
 CURSOR = "catalog"
 GENERATION = "generation"  # the cursor's field that changes whenever the run changed the target's items
 
 
 def run_catalog_sync(connector_id: str, services: Services) -> RunSummary:
+    # deferred (and in _sync): DeliverFunction imports this module for `catalog_generation` only (cold start)
+    from .run import run_connector
+
     return run_connector(connector_id, "catalog", services, _sync, needs=(CATALOG_SOURCE, CATALOG_TARGET))
 
 
 def _sync(config: ConnectorConfig, services: Services, run: Run) -> Finished:
+    from .run import Finished
+
     cid = config.connector_id
     cursor = services.cursors.get(cid, CURSOR)
     since = dt.datetime.fromisoformat(cursor["updated_since"]) if cursor.get("updated_since") else None

@@ -58,6 +58,7 @@ from ..partners.capabilities import (
 )
 from ..storage.runs import RunLog
 from ..storage.state import DocumentState
+from ..storage.table import iso, utc_now
 from .catalog import catalog_generation
 from .held import release_waiting
 from .services import Services
@@ -121,18 +122,11 @@ class DeliveryResult:
         }
 
 
-def deliver(item: WorkItem, services: Services) -> DeliveryResult:
-    """Deliver one WorkItem. Raises TransientError to have it retried and WorkHeld when it was held for
-    its connector; everything else finishes it. The run log of the item always gets a final status."""
-    config = services.connectors.get(item.connector_id)
-    run = services.run_log(item.connector_id, "deliver").start(
-        event_type=item.event_type,
-        source_system=item.source_system,
-        source_id=item.source_id,
-        delivery_id=item.delivery_id,
-        raw_key=item.raw_key,
-        attempt=item.attempt,
-    )
+def deliver(item: WorkItem, services: Services, run: RunLog, config: ConnectorConfig) -> DeliveryResult:
+    """Deliver one WorkItem of the connector `config`; `run` is the connector's delivery run of the batch
+    (deliver_function), which records the item's outcome. Raises TransientError to have it retried,
+    WorkHeld when it was held for its connector and WorkWaiting when it waits for another record;
+    everything else finishes it."""
     try:
         if not config.active:
             raise ConnectorPaused(f"connector '{config.connector_id}' is paused")
@@ -148,19 +142,22 @@ def deliver(item: WorkItem, services: Services) -> DeliveryResult:
     except ConnectorError as exc:
         services.held.hold(item.connector_id, item.work_key, item.model_dump_json(), exc.reason)
         held = services.held.count(item.connector_id)
-        reason = f"connector problem, nothing written back: {exc.reason}"
         run.event(
             "warn",
-            f"{item.event_type} {item.source_id} held until the connector works again ({held} item(s) held)",
+            f"{item.event_type} {item.source_id} held until the connector works again ({held} item(s) "
+            f"held): connector problem, nothing written back: {exc.reason}",
             source_id=item.source_id,
         )
-        run.finish("failed", {"held": held}, reason=reason)
         raise WorkHeld(exc.reason, held) from exc
     except TransientError as exc:
-        run.finish("failed", {"retry": True}, reason=exc.reason)
+        run.line("warn", f"{item.event_type} {item.source_id} will be retried: {exc.reason}")
         raise
     except Exception as exc:
-        run.finish("failed", {}, reason=f"internal error: {type(exc).__name__}: {exc}")
+        run.event(
+            "error",
+            f"{item.event_type} {item.source_id}: internal error: {type(exc).__name__}: {exc}",
+            source_id=item.source_id,
+        )
         raise
     if result.status == "ignored":  # say why nothing was delivered (a part payment, a foreign document)
         run.event(
@@ -168,9 +165,6 @@ def deliver(item: WorkItem, services: Services) -> DeliveryResult:
             f"{item.event_type} {item.source_id}: nothing to deliver: {result.detail}",
             source_id=item.source_id,
         )
-    failed = result.status == "failed"
-    reason = result.detail if failed else None
-    run.finish("failed" if failed else "succeeded", result.as_dict(), reason=reason)
     return result
 
 
@@ -188,7 +182,10 @@ class Delivery:
         return self.config.connector_id
 
     def log(self, level: str, message: str, **details: Any) -> None:
-        self.run_log.event(level, message, source_id=self.item.source_id, **details)
+        """A warning about the item (a note of the target, a failure) is kept in the run log's table; the
+        happy path is a log line: the cross reference the delivery stored is the record of it."""
+        record = self.run_log.line if level == "info" else self.run_log.event
+        record(level, message, source_id=self.item.source_id, **details)
 
     def target(self, *, documents: bool = False) -> AbstractContextManager[Any]:
         """The connector's document target for the block, reused by the container's next items (its HTTP
@@ -257,6 +254,8 @@ class Delivery:
             "target_id": delivered.target_id,
             "number": delivered.number or "",
             "source_number": document.number,
+            "run_id": self.run_log.run_id,
+            "delivered_at": iso(utc_now()),
         }
         self.services.xrefs.put(self.cid, self.document_link_key(), self.item.source_id, link)
         self.services.xrefs.put(
@@ -419,4 +418,3 @@ def _wait(item: WorkItem, services: Services, run: RunLog, exc: DependencyNotDel
     run.event("info", f"{exc.reason}: waiting until it is delivered", source_id=item.source_id)
     if services.xrefs.get(item.connector_id, exc.namespace, exc.key):
         release_waiting(services, item.connector_id, exc.dependency)
-    run.finish("waiting", {"waiting_for": exc.dependency}, reason=exc.reason)

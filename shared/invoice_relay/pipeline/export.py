@@ -6,7 +6,11 @@ Exactly-once, step by step (a lease makes export runs of one connector strictly 
    step 2 after checking the source) or the file was never stored (→ they stay `staged`, nothing happened);
 2. write back what earlier runs left waiting (`exported`, `rejected`);
 3. gather: the staged batches (one per listed page, oldest first), each read from its archive, keeping the
-   documents whose state is still `staged` in the archived version — up to the target's file limit;
+   documents whose state is still `staged` in the archived version — up to the target's file limit. The
+   states are read again (one `BatchGetItem` a batch) unless the batch is *clean*: the poll confirmed it
+   stored every archived document as archived, and nothing has touched it since — a later poll that
+   replaces one of its documents marks it dirty, and so does every export that takes it, before it
+   changes any state (so a batch left behind by a crash or a file limit is always read again);
 4. render; documents that cannot be rendered → `rejected` with the reason, before anything is stored;
 5. announce the file (checkpoint: run id, manifest, file prefix), store the manifest, then the file;
 6. write back, concurrently and within the time budget: each written document → `done`, the rest →
@@ -58,6 +62,8 @@ class _Gathered:
     records: list[DocumentRecord] = field(default_factory=list)
     documents: list[str] = field(default_factory=list)  # canonical JSON, parsed one at a time to render
     consumed: list[str] = field(default_factory=list)  # sort keys of batches nothing is left staged in
+    batches: list[StagedBatch] = field(default_factory=list)  # every batch read
+    rechecked: int = 0  # batches whose documents' states were read again
 
 
 def _export(config: ConnectorConfig, services: Services, run: Run, run_date: dt.date) -> Finished:
@@ -98,6 +104,10 @@ def _export_file(
 ) -> tuple[str | None, str | None]:
     batches = StagedBatches(services.table)
     gathered = _gather(cid, services, batches.pending(cid), target.max_documents_per_file, run)
+    # Before any state changes: a batch this run took is read again by whichever export takes it next.
+    batches.mark_dirty(cid, gathered.batches)
+    if gathered.rechecked:
+        run.counts["batches_read_again"] += gathered.rechecked
     if not gathered.records:
         batches.remove(cid, gathered.consumed)
         run.event("info", "nothing staged for export")
@@ -171,8 +181,10 @@ def _gather(cid: str, services: Services, pending: list[StagedBatch], limit: int
         expected += batch.documents
     with ThreadPoolExecutor(max_workers=GATHER_THREADS, thread_name_prefix="export-gather") as pool:
         reads = [pool.submit(contextvars.copy_context().run, _read_batch, cid, services, b) for b in needed]
+        gathered.batches = needed
         for index, batch in enumerate(needed):
             archived, current = reads[index].result()
+            gathered.rechecked += not batch.clean
             reads[index] = None  # type: ignore[call-overload]  # nothing keeps a read batch but its documents
             left_staged = 0
             for source_id, entry in archived.items():
@@ -196,8 +208,11 @@ def _gather(cid: str, services: Services, pending: list[StagedBatch], limit: int
 def _read_batch(
     cid: str, services: Services, batch: StagedBatch
 ) -> tuple[dict[str, dict[str, Any]], dict[str, DocumentRecord]]:
-    """A batch's archived documents (the raw page in the archive is dropped at once) and their states."""
+    """A batch's archived documents (the raw page in the archive is dropped at once) and their states: as
+    the poll stored them for a clean batch (confirmed, untouched since), else read again."""
     archived: dict[str, dict[str, Any]] = services.bucket.get_json(batch.archive_key).get("documents", {})
+    if batch.clean:
+        return archived, {source_id: batch.record(cid, source_id, e) for source_id, e in archived.items()}
     return archived, services.documents.known(cid, list(archived))
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 from ..logs import logger
 from ..storage.held import HeldItem
 from .services import Services
-from .work import WorkItem
 
 
 def release_held(services: Services, connector_id: str, *, limit: int | None = None) -> int:
@@ -42,6 +41,11 @@ def release_waiting(services: Services, connector_id: str, dependency: str) -> i
 
 
 def _release(services: Services, items: list[HeldItem], limit: int | None) -> int:
+    if not items:
+        return 0
+    # deferred: most runs (and every OAuth connect link) find no held work and never build it (cold start)
+    from .work import WorkItem
+
     released = 0
     for held in items:
         if limit is not None and released >= limit:

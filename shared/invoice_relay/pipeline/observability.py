@@ -6,10 +6,14 @@ A connector problem is also published without the connector dimension (`connecto
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Metrics
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from .summary import RunSummary
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit, single_metric
+
+if TYPE_CHECKING:  # annotations only: DeliverFunction publishes delivery metrics, never a run summary
+    from .summary import RunSummary
 
 CONNECTOR_ERRORS = "connector_errors"
 
@@ -25,20 +29,19 @@ def publish_run_metrics(metrics: Metrics, summary: RunSummary) -> None:
         publish_connector_error()
 
 
-def publish_delivery_metric(connector_id: str, status: str) -> None:
-    """One delivery's outcome (`deliver_<status>`), dimension connector (a batch mixes connectors)."""
-    with single_metric(
-        name=f"deliver_{status}",
-        unit=MetricUnit.Count,
-        value=1,
-        default_dimensions={"connector": connector_id},
-    ):
-        pass
-    if status == "held":
-        publish_connector_error()
+def publish_delivery_metrics(connector_id: str, outcomes: Mapping[str, int]) -> None:
+    """A batch's delivery outcomes of one connector (`deliver_<status>` = how many), dimension connector:
+    one EMF record per connector and batch, not one per record (CloudWatch Logs bills the bytes)."""
+    metrics = EphemeralMetrics()
+    metrics.add_dimension(name="connector", value=connector_id)
+    for status, count in sorted(outcomes.items()):
+        metrics.add_metric(name=f"deliver_{status}", unit=MetricUnit.Count, value=count)
+    metrics.flush_metrics()
+    if outcomes.get("held"):
+        publish_connector_error(outcomes["held"])
 
 
-def publish_connector_error() -> None:
+def publish_connector_error(count: int = 1) -> None:
     """`connector_errors` without the connector dimension: what the ConnectorErrorsAlarm watches."""
-    with single_metric(name=CONNECTOR_ERRORS, unit=MetricUnit.Count, value=1):
+    with single_metric(name=CONNECTOR_ERRORS, unit=MetricUnit.Count, value=count):
         pass

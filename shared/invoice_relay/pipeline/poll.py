@@ -15,21 +15,26 @@ Exactly once, step by step (per listed page, a few AWS calls whatever its size):
   a document we have never seen. A *changed* version of a known document is fetched again ("still
   ready?" — it may have been written back meanwhile by an export) and replaces the known one with a
   conditional write: the one place where a poll and an export could meet;
-- the checkpoint (next page) is saved after each page: a run that dies, or stops because its time budget
-  ran out, resumes there; a completed run starts over at page 1, because what is "ready" is decided by the
-  source's status filter, not by our position in it;
+- a page is stored (archive, batch, states, checkpoint) in a thread of its own while the listing's thread
+  reads and maps the next one — one store at a time, in listing order; a page that lists a document the
+  page before it is still storing waits for that store before it reads the states;
+- the checkpoint (next page) is saved after each page is stored: a run that dies, or stops because its
+  time budget ran out, resumes there; a completed run starts over at page 1, because what is "ready" is
+  decided by the source's status filter, not by our position in it;
 - documents that cannot be mapped are `rejected` with the reason and written back `failed`.
 """
 
 from __future__ import annotations
 
+import contextvars
+from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from ..concurrency import read_ahead
 from ..connector import ConnectorConfig
 from ..errors import MappingError
-from ..models import Document
 from ..partners.capabilities import (
     DOCUMENT_TARGET,
     FILE_TARGET,
@@ -72,31 +77,33 @@ def _poll(config: ConnectorConfig, services: Services, run: Run) -> Finished:
     source = services.open(config, POLLED_SOURCE)
     run.event("info", f"polling {source.system} from page {start_page}", resumed_from=cursor.get("run_id"))
     counts = run.counts
+    file_target = hand_on is _stage_page
+    staged_here: set[str] = set()  # documents this run stores (staged or rejected): their page may still
+    # be being stored, so a later page listing one of them waits for it and reads their states after
     try:
-        for page in read_ahead(source.poll(start_page), name="poll-listing"):
-            known = services.documents.known(connector_id, [ref.id for ref in page.refs])
-            hand_on(services, source, run, page, known)
-            counts["pages"] += 1
-            services.cursors.save(
-                connector_id,
-                CURSOR,
-                {
-                    "in_progress": page.next_page is not None,
-                    "next_page": page.next_page or 1,
-                    "run_id": run.run_id,
-                    "total_pages": page.total_pages,
-                    "saved_at": iso(utc_now()),
-                },
-            )
-            run.log.flush()
-            if page.next_page is not None and budget.exhausted():
-                counts["continues_at_page"] = page.next_page
-                run.event(
-                    "info",
-                    f"time budget used after page {page.page} of {page.total_pages}: the next run continues"
-                    f" at page {page.next_page}",
-                )
-                break
+        with _StoresBehind() as behind:
+            for page in read_ahead(source.poll(start_page), name="poll-listing"):
+                ids = [ref.id for ref in page.refs]
+                if staged_here.intersection(ids):
+                    behind.wait()  # the page lists documents still being stored: read their states after
+                known = services.documents.known(connector_id, ids)
+                if file_target:
+                    staging = _prepare_page(services, source, run, page, known)
+                    staged_here.update(r.source_id for r in staging.new)
+                    staged_here.update(r.source_id for r, _ in staging.replacing)
+                    behind.submit(_store_page, staging, page)
+                else:
+                    hand_on(services, source, run, page, known)
+                    _checkpoint(services, run, page)
+                if page.next_page is not None and budget.exhausted():
+                    behind.wait()
+                    counts["continues_at_page"] = page.next_page
+                    run.event(
+                        "info",
+                        f"time budget used after page {page.page} of {page.total_pages}: the next run "
+                        f"continues at page {page.next_page}",
+                    )
+                    break
         acknowledge_pending(services, source, run, (DocumentState.REJECTED,))
     finally:
         source.close()
@@ -160,10 +167,11 @@ class _PageStaging:
             f"raw/{run.connector_id}/{source.system}/pages/{run.started_on}/{run.run_id}/{page.page:06d}.json"
         )
         self.documents: dict[str, dict[str, Any]] = {}  # source id → archived canonical document
-        self.staged: dict[str, Document] = {}
         self.fetched: dict[str, Any] = {}  # source id → payload fetched again (changed documents)
         self.new: list[DocumentRecord] = []
         self.replacing: list[tuple[DocumentRecord, DocumentRecord]] = []  # (new, the known one it replaces)
+        self.counts: Counter[str] = Counter()  # what the listing's thread found (merged when stored)
+        self.staged_at = iso(utc_now())  # of every record staged from the page, and of its batch
 
     def add(self, ref: SourceRef, previous: DocumentRecord | None) -> None:
         try:
@@ -174,7 +182,7 @@ class _PageStaging:
                 self.fetched[ref.id] = raw
                 current = self.source.current_ref(raw)
                 if current is None:  # written back meanwhile (e.g. by a concurrent export)
-                    self.run.counts["no_longer_ready"] += 1
+                    self.counts["no_longer_ready"] += 1
                     return
         except MappingError as exc:
             if previous is not None and exc.raw is not None:
@@ -187,7 +195,6 @@ class _PageStaging:
             "number": document.number,
             "document": document.model_dump_json(),
         }
-        self.staged[current.id] = document
         self._record(current, previous, DocumentState.STAGED, number=document.number)
 
     def _record(
@@ -208,6 +215,7 @@ class _PageStaging:
             raw_key=self.archive_key,
             reason=reason,
             run_id=self.run.run_id,
+            staged_at=self.staged_at,
         )
         if previous is None:
             self.new.append(record)
@@ -233,18 +241,33 @@ class _PageStaging:
                 "documents": self.documents,
             },
         )
+        batches = StagedBatches(services.table)
+        batch_key = None
         if self.documents:
-            StagedBatches(services.table).add(
-                run.connector_id, run.run_id, self.page.page, self.archive_key, len(self.documents)
+            batch_key = batches.add(
+                run.connector_id,
+                run.run_id,
+                self.page.page,
+                self.archive_key,
+                len(self.documents),
+                self.staged_at,
             )
         services.documents.put_many(self.new)
         stored = list(self.new)
+        replaced_staged: set[str] = set()
         for record, previous in self.replacing:
             result = services.documents.stage(record, replacing=previous)
             if result is StageResult.NEW:
                 stored.append(record)
+                if previous.state is DocumentState.STAGED and previous.raw_key:
+                    replaced_staged.add(previous.raw_key)  # its old batch archived another version
             else:
                 run.counts[result.value] += 1
+        # Batches whose archived version of a document is no longer the staged one are read again on export.
+        batches.mark_dirty_by_archive(run.connector_id, replaced_staged)
+        staged_ids = {r.source_id for r in stored if r.state is DocumentState.STAGED}
+        if batch_key and staged_ids == set(self.documents):
+            batches.confirm(run.connector_id, batch_key)  # each archived document is stored as archived
         for record in stored:
             self._report(record)
         return stored
@@ -258,30 +281,37 @@ class _PageStaging:
                 record.source_id, record.number, reason, f"{label} rejected: {reason}", raw_key=record.raw_key
             )
             return
-        run.counts["staged"] += 1
-        document = self.staged[record.source_id]
-        run.log.line(
-            "info",
-            f"{label} staged for export ({len(document.lines)} lines,"
-            f" total {document.totals.total} {document.currency})",
-            source_id=record.source_id,
-            number=record.number,
-            raw_key=record.raw_key,
-        )
+        run.counts["staged"] += 1  # said with the page's event, which lists the invoices it staged
 
 
 def _stage_page(
     services: Services, source: PolledSource, run: Run, page: SourcePage, known: dict[str, DocumentRecord]
 ) -> None:
     """File targets: stage a listed page's new documents for the next export (or record why not)."""
+    _store_page(_prepare_page(services, source, run, page, known), page, checkpoint=False)
+
+
+def _prepare_page(
+    services: Services, source: PolledSource, run: Run, page: SourcePage, known: dict[str, DocumentRecord]
+) -> _PageStaging:
+    """Which of a page's documents are new, mapped and ready to be stored (no writes: the listing's
+    thread does this while the page before is being stored)."""
     staging = _PageStaging(services, source, run, page)
     for ref in page.refs:
         previous = known.get(ref.id)
         verdict = DocumentStates.verdict(previous, ref.version)
         if verdict is not None:
-            run.counts[verdict.value] += 1
+            staging.counts[verdict.value] += 1
         else:
             staging.add(ref, previous)
+    return staging
+
+
+def _store_page(staging: _PageStaging, page: SourcePage, *, checkpoint: bool = True) -> None:
+    """Store a prepared page (archive, batch, states), say what it staged, then save the checkpoint: the
+    next run starts after this page only once it is stored."""
+    run = staging.run
+    run.counts.update(staging.counts)
     stored = staging.store()
     staged = [r.number or r.source_id for r in stored if r.state is DocumentState.STAGED]
     if staged:
@@ -291,3 +321,54 @@ def _stage_page(
             archive=staging.archive_key,
             invoices=staged,
         )
+    if checkpoint:
+        _checkpoint(staging.services, run, page)
+
+
+def _checkpoint(services: Services, run: Run, page: SourcePage) -> None:
+    """The page is handled: a run that stops now resumes at the next one."""
+    run.counts["pages"] += 1
+    services.cursors.save(
+        run.connector_id,
+        CURSOR,
+        {
+            "in_progress": page.next_page is not None,
+            "next_page": page.next_page or 1,
+            "run_id": run.run_id,
+            "total_pages": page.total_pages,
+            "saved_at": iso(utc_now()),
+        },
+    )
+    run.log.flush()
+
+
+class _StoresBehind:
+    """Page stores run one at a time in a thread of their own, in listing order, while the listing's
+    thread reads and maps the next page (S3 and DynamoDB waits overlap the mapping). Only that thread
+    touches the run's counts and log while a store is under way; `wait` hands them back. A store that
+    failed raises in `wait` (or `submit`, or at the end of the block), where the page would have failed."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="poll-store")
+        self._pending: Future[None] | None = None
+
+    def __enter__(self) -> _StoresBehind:
+        return self
+
+    def submit(self, store: Callable[..., None], *args: Any) -> None:
+        self.wait()
+        self._pending = self._pool.submit(contextvars.copy_context().run, store, *args)
+
+    def wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
+        try:
+            if error is None:
+                self.wait()
+            elif self._pending is not None:  # the listing failed: let the page before finish storing
+                self._pending.exception()
+        finally:
+            self._pool.shutdown(wait=True)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
 from ..errors import ConfigurationError
-from .work import WorkItem
+
+if TYPE_CHECKING:  # annotations only: a function that enqueues nothing never builds the model (cold start)
+    from .work import WorkItem
 
 MAX_DELAY_SECONDS = 900  # SQS maximum
 

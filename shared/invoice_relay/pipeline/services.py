@@ -36,7 +36,6 @@ from ..storage.state import (
     OAuthStates,
 )
 from ..storage.table import state_table
-from ..storage.webhooks import WebhookDeliveries
 from .queue import DeliveryQueue
 
 T = TypeVar("T")
@@ -185,7 +184,6 @@ class Services:
     xrefs: CrossReferences
     history: RunHistory
     bucket: DocumentBucket
-    webhook_deliveries: WebhookDeliveries
     bundles: BundleLedger
     oauth_states: OAuthStates
     held: HeldWork
@@ -208,7 +206,6 @@ class Services:
             xrefs=CrossReferences(table),
             history=RunHistory(table),
             bucket=DocumentBucket(env.bucket_name),
-            webhook_deliveries=WebhookDeliveries(table),
             bundles=BundleLedger(table),
             oauth_states=OAuthStates(table),
             held=HeldWork(table),

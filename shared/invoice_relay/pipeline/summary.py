@@ -1,6 +1,7 @@
 """What a run returns (to the handler's caller and the demo) and records as its final log event."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: pydantic would evaluate the fields' annotation strings (see
+# models/document.py).
 
 from typing import Literal
 

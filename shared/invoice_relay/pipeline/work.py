@@ -1,8 +1,10 @@
 """A unit of delivery work: what travels on the SQS delivery queue (one message = one WorkItem).
 
 Webhook intake and polls of sources paired with an API target produce them; DeliverFunction consumes
-them. The raw partner body is archived in S3 (`raw_key`) before a WorkItem is enqueued, so nothing
-received is ever lost.
+them. Nothing received is ever lost: a webhook's body exactly as received travels in its WorkItem
+(`raw`) and DeliverFunction archives the bodies of a batch in one S3 object before it delivers any of
+them (then `raw_key` says where); a body too large to travel in a queue message is archived by the
+intake before the item is enqueued (`raw_key` set, `raw` empty).
 """
 
 from __future__ import annotations
@@ -15,6 +17,15 @@ from ..identifiers import ConnectorId
 
 # The event a poll enqueues for a document of a polled source that is ready for an API target.
 DOCUMENT_READY = "document.ready"
+
+
+class RawBody(BaseModel):
+    """A webhook body exactly as received (UTF-8 text), on its way to the batch archive."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str
+    content_type: str
 
 
 class WorkItem(BaseModel):
@@ -30,9 +41,14 @@ class WorkItem(BaseModel):
     version: str = Field(min_length=1, description="changes when the record changes (updated_at, ...)")
     delivery_id: str | None = Field(default=None, description="the webhook's delivery id, if any")
     raw_key: str | None = Field(default=None, description="S3 key of the archived raw body")
+    raw: RawBody | None = Field(default=None, description="the raw body, until DeliverFunction archives it")
     payload: dict[str, Any] = Field(default_factory=dict, description="the event's data, parsed")
     received_at: str = Field(description="ISO timestamp when Invoice Relay received it")
     attempt: int = Field(default=0, ge=0, description="times it was released after waiting or being held")
+
+    def archived(self, key: str) -> WorkItem:
+        """This item once its raw body is in the archive object `key` (what a held or released copy keeps)."""
+        return self.model_copy(update={"raw": None, "raw_key": key})
 
     @property
     def work_key(self) -> str:

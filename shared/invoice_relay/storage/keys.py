@@ -15,7 +15,6 @@
 | entry sent in a bundle  | CONNECTOR#<cid>             | BENTRY#<booking entry id>       | BUNDLE#<cid>#<bundle id>    | <entry id>          |
 | work held (connector)   | CONNECTOR#<cid>             | HELD#<work key>                 |                             |                     |
 | work waiting for a doc  | CONNECTOR#<cid>             | WAIT#<dependency>|<work key>    |                             |                     |
-| webhook delivery dedupe | WEBHOOK#<cid>#<delivery id> | DEDUPE                          |                             |                     |
 
 (*) only while a document waits for a write-back (`exported`, `rejected`): GSI1 is sparse for documents, so
 a document on the happy path (staged → done) never writes the index. The export finds its staged documents
@@ -124,10 +123,3 @@ def waiting_prefix(dependency: str) -> str:
 
 def waiting_sk(dependency: str, work_key: str) -> str:
     return f"{waiting_prefix(dependency)}{work_key}"
-
-
-def webhook_delivery_pk(connector_id: str, delivery_id: str) -> str:
-    return f"WEBHOOK#{connector_id}#{delivery_id}"
-
-
-WEBHOOK_DELIVERY_SK = "DEDUPE"

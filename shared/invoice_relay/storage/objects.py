@@ -63,6 +63,13 @@ class DocumentBucket:
         body = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str).encode()
         self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json")
 
+    def put_json_lines(self, key: str, lines: list[dict[str, Any]]) -> None:
+        """Store records as JSON Lines, one object for many (a batch of archived webhook bodies)."""
+        body = "".join(json.dumps(line, sort_keys=True, separators=(",", ":")) + "\n" for line in lines)
+        self._s3.put_object(
+            Bucket=self.bucket, Key=key, Body=body.encode(), ContentType="application/x-ndjson"
+        )
+
     def get_json(self, key: str) -> Any:
         return json.loads(self.get(key))
 

@@ -10,9 +10,10 @@ status. A function that dies loses the table copy of the events since its last f
 CloudWatch lines, and never a document's state (that lives in the document's own item).
 
 A scheduled run is recorded as `running` when it starts, so that the next run of its kind can close it
-if its function died (`RunHistory.close_abandoned`). A delivery run (`record_start=False`) is written once,
-with its final status: a delivery killed mid-way leaves no half-open run, and its retry records one; its
-start and end are log lines, and its table events are only what happened to its document.
+if its function died (`RunHistory.close_abandoned`). A delivery run — one DeliverFunction batch of one
+connector (`record_start=False`) — is written once, with its final status and each record's outcome: a
+batch killed mid-way leaves no half-open run, and its retry records one; its start and end are log lines,
+and its table events are only what went wrong or needs a reader (failures, held or waiting work, notes).
 """
 
 from __future__ import annotations
@@ -106,9 +107,17 @@ class RunLog:
         extra = {k: v for k, v in {"source_id": source_id, "document_number": number, **details}.items() if v}
         getattr(logger, "warning" if level == "warn" else level, logger.info)(message, extra=extra)
 
-    def finish(self, status: str, summary: dict[str, Any], reason: str | None = None) -> None:
+    def finish(
+        self,
+        status: str,
+        summary: dict[str, Any],
+        reason: str | None = None,
+        *,
+        kept: dict[str, Any] | None = None,
+    ) -> None:
         """Close the run with its final status (`succeeded`, `partial`, `failed`, `skipped`) and, when it
-        did not succeed, the reason."""
+        did not succeed, the reason. `kept`: details for the run item only, not for the log line (what
+        the lines before it said already, such as a delivery run's outcome per record)."""
         level = "info" if status == "succeeded" else "warn" if status in ("partial", "skipped") else "error"
         message = f"{self.kind} run {status}" + (f": {reason}" if reason else "")
         # A delivery's run item is its whole record (status, reason, summary): its end is a log line only.
@@ -116,7 +125,7 @@ class RunLog:
         extra: dict[str, Any] = {"finished_at": iso(utc_now())}
         if reason:
             extra["reason"] = reason
-        self._pending.append(self._run_item(status, summary, **extra))
+        self._pending.append(self._run_item(status, {**summary, **(kept or {})}, **extra))
         self.flush()
 
     def flush(self) -> None:

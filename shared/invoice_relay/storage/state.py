@@ -392,33 +392,114 @@ class DocumentStates:
 
 @dataclass(frozen=True)
 class StagedBatch:
-    """One page of staged documents: the archive in S3 that holds them (canonical JSON and the raw page)."""
+    """One page of staged documents: the archive in S3 that holds them (canonical JSON and the raw page).
+
+    `confirmed`: the poll stored every archived document as `staged` (its states were written after the
+    batch); `dirty`: something may have changed one of its documents since (an export gathered it, a later
+    poll replaced one of them). Only a confirmed batch that is not dirty is exported without reading its
+    documents' states again (see pipeline/export.py)."""
 
     sort_key: str
     archive_key: str
     documents: int
+    run_id: str = ""
+    staged_at: str = ""
+    confirmed: bool = False
+    dirty: bool = False
+
+    @property
+    def clean(self) -> bool:
+        return self.confirmed and not self.dirty and bool(self.run_id and self.staged_at)
+
+    def record(self, connector_id: str, source_id: str, entry: dict[str, Any]) -> DocumentRecord:
+        """The `staged` record the poll stored for an archived document of a clean batch."""
+        return DocumentRecord(
+            connector_id,
+            source_id,
+            entry["version"],
+            DocumentState.STAGED,
+            number=entry.get("number"),
+            raw_key=self.archive_key,
+            run_id=self.run_id,
+            staged_at=self.staged_at,
+        )
 
 
 class StagedBatches:
     """The export's work list: one item per archived page of staged documents, written by the poll *before*
-    the documents' states (so no staged document lacks its batch), deleted by the export once none of its
-    documents is still staged in the version it archived."""
+    the documents' states (so no staged document lacks its batch), confirmed by it once they are all
+    stored, deleted by the export once none of its documents is still staged in the version it archived."""
 
     def __init__(self, table: Any):
         self._table = table
 
-    def add(self, connector_id: str, run_id: str, page: int, archive_key: str, documents: int) -> str:
-        sort_key = keys.staged_batch_sk(iso(utc_now()), run_id, page)
+    def add(
+        self, connector_id: str, run_id: str, page: int, archive_key: str, documents: int, staged_at: str
+    ) -> str:
+        sort_key = keys.staged_batch_sk(staged_at, run_id, page)
         self._table.put_item(
-            Item={
-                "PK": keys.connector_pk(connector_id),
-                "SK": sort_key,
-                "archive_key": archive_key,
-                "documents": documents,
-                "run_id": run_id,
-            }
+            Item=self._item(connector_id, sort_key, archive_key, documents, run_id, staged_at)
         )
         return sort_key
+
+    @staticmethod
+    def _item(
+        connector_id: str,
+        sort_key: str,
+        archive_key: str,
+        documents: int,
+        run_id: str,
+        staged_at: str,
+        **flags: bool,
+    ) -> dict[str, Any]:
+        return {
+            "PK": keys.connector_pk(connector_id),
+            "SK": sort_key,
+            "archive_key": archive_key,
+            "documents": documents,
+            "run_id": run_id,
+            "staged_at": staged_at,
+            **{name: True for name, value in flags.items() if value},
+        }
+
+    def confirm(self, connector_id: str, sort_key: str) -> None:
+        """Every document of the batch is stored `staged` as archived (an export that already took the
+        batch, reading its states, may have removed it: then there is nothing to confirm)."""
+        try:
+            self._table.update_item(
+                Key={"PK": keys.connector_pk(connector_id), "SK": sort_key},
+                UpdateExpression="SET confirmed = :yes",
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeValues={":yes": True},
+            )
+        except ClientError as exc:
+            if not is_conditional_failure(exc):
+                raise
+
+    def mark_dirty(self, connector_id: str, batches: list[StagedBatch]) -> None:
+        """Their documents' states must be read again before they are exported (25 to a call)."""
+        with self._table.batch_writer() as batch:
+            for b in batches:
+                if not b.dirty:
+                    batch.put_item(
+                        Item=self._item(
+                            connector_id,
+                            b.sort_key,
+                            b.archive_key,
+                            b.documents,
+                            b.run_id,
+                            b.staged_at,
+                            confirmed=b.confirmed,
+                            dirty=True,
+                        )
+                    )
+
+    def mark_dirty_by_archive(self, connector_id: str, archive_keys: set[str]) -> None:
+        """A poll replaced documents staged from these archives: their batches are read again on export."""
+        if archive_keys:
+            self.mark_dirty(
+                connector_id, [b for b in self.pending(connector_id) if b.archive_key in archive_keys]
+            )
 
     def pending(self, connector_id: str) -> list[StagedBatch]:
         """Oldest first."""
@@ -428,7 +509,18 @@ class StagedBatches:
             & Key("SK").begins_with(keys.STAGED_BATCH_PREFIX),
             ConsistentRead=True,
         )
-        return [StagedBatch(i["SK"], i["archive_key"], int(i.get("documents", 0))) for i in items]
+        return [
+            StagedBatch(
+                i["SK"],
+                i["archive_key"],
+                int(i.get("documents", 0)),
+                run_id=i.get("run_id", ""),
+                staged_at=i.get("staged_at", ""),
+                confirmed=bool(i.get("confirmed")),
+                dirty=bool(i.get("dirty")),
+            )
+            for i in items
+        ]
 
     def remove(self, connector_id: str, sort_keys: list[str]) -> None:
         if not sort_keys:

@@ -7,17 +7,25 @@ partner-specific parts. The checks, in order:
 
 1. size: a body over the limit → 413;
 2. connector: unknown → 404; no webhook source → 404 (its configuration is cached per container for a
-   minute, `Services.recent_connector`: the intake's only read that is not one of the three below);
+   minute, `Services.recent_connector`: the intake's only read, on a cold container);
 3. sender: the source whose signature headers are present; an unsigned setup request (a subscription's
    verification handshake) is answered by the source it belongs to; otherwise the source that expects
    this content type, else the only (or first) one;
 4. signature, before the body is looked at: missing, invalid or expired → 401;
 5. parse: not an event of the scheme, outside the bounds below, or not something a WorkItem can carry →
    400 with the reason (a WorkItem too large for SQS, from a body just under the limit, → 413);
-6. archive: the exact bytes to `raw/<connector>/<system>/webhooks/<yyyy/mm/dd>/<delivery id>.<ext>`;
-7. event type nobody acts on → 202 `ignored` (archived, not queued);
-8. de-duplicate by delivery id (conditional write, `storage.webhooks`) → 202 `duplicate`;
-9. enqueue the WorkItem on the delivery queue → 202 `accepted`.
+6. event type nobody acts on → its body archived to
+   `raw/<connector>/<system>/webhooks/<yyyy/mm/dd>/<delivery id>.<ext>`, 202 `ignored` (not queued);
+7. enqueue the WorkItem on the delivery queue with the body exactly as received (`WorkItem.raw`) →
+   202 `accepted`. DeliverFunction archives the bodies of a batch in one object before it delivers any
+   of them. A body that cannot travel with its work (not UTF-8 text, or the two too large for one
+   message) is archived here first, at the key above, and the item carries the key instead.
+
+Duplicates: a delivery sent again (the sender's retry, a replay within the signature's tolerance, the same
+record under a new delivery id) is queued again and answered `accepted`; the delivery's idempotency key
+(connector, sender, event, record id, version — not the delivery id) makes the copy a no-op that the run
+log records as a repeat. That key is the de-duplication: a ledger of delivery ids here would cost a
+DynamoDB write and read on every webhook to catch only a subset of what it catches anyway.
 
 Bounds (`partners/payload.py`; each broken one is a 400 naming it, so a hostile body is refused here
 instead of becoming a queue message that can never be delivered):
@@ -36,24 +44,21 @@ A sender verifies the signature before it reads the body, so a decoding error es
 unexpected is a bug of ours: 500 "internal error", logged with its traceback — never an unhandled
 exception (API Gateway's 502).
 
-Bad input never gets a 5xx. A failure on our side — AWS (archive, de-duplication record, queue) or the
-connector's own setup (a missing secret) — does get one (503 / 500), so the sender retries, and the
-de-duplication claim is released first so that the retry is not taken for a duplicate. No partner is
-called here (except a handshake's one-off confirmation), so a partner outage never slows down or loses
-a webhook.
+Bad input never gets a 5xx. A failure on our side — AWS (the queue, an archive) or the connector's own
+setup (a missing secret) — does get one (503 / 500), so the sender retries. No partner is called here
+(except a handshake's one-off confirmation), so a partner outage never slows down or loses a webhook.
 
-AWS calls of an accepted delivery: four — the archive (S3 PutObject), the claim (conditional PutItem), the
-queue send and the claim's completion (UpdateItem; it is what tells a later repeat "duplicate" rather than
-"in progress", and what lets a claim whose holder died be taken over). The connector's configuration and
-the webhook secret are cached per container (a minute; `secret_cache_seconds`, read again once when a
-signature does not match), so they add a read only on a cold container (`bench/bench_webhooks.py`).
+AWS calls of an accepted delivery: one, the queue send; the archive is DeliverFunction's, one S3 object
+per batch (`bench/bench_webhooks.py`). The connector's configuration and the webhook secret are cached
+per container (a minute; `secret_cache_seconds`, read again once when a signature does not match), so
+they add a read only on a cold container.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -67,7 +72,7 @@ from ..logs import logger
 from ..partners.capabilities import WEBHOOK_SOURCE, WebhookDelivery, WebhookSource
 from ..partners.payload import id_problem, json_problem, readable, validation_reason
 from ..pipeline.services import Services
-from ..pipeline.work import WorkItem
+from ..pipeline.work import RawBody, WorkItem
 from ..storage.state import UnknownConnector
 from ..storage.table import iso
 from . import InvalidSignature, MalformedDelivery
@@ -79,14 +84,35 @@ MAX_MESSAGE_BYTES = 256 * 1024 - 1024
 
 @dataclass(frozen=True)
 class IntakeResult:
-    """The HTTP answer: `status_code` and a JSON `body`."""
+    """The HTTP answer: `status_code` and a JSON `body`; `details` for the outcome's log line (delivery id,
+    event type, record id, queue message id, archive key) beyond what the answer says."""
 
     status_code: int
     body: dict[str, Any]
+    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
         return str(self.body.get("status", ""))
+
+
+def log_outcome(connector_id: str, result: IntakeResult) -> None:
+    """The one line a webhook request leaves in the log, whatever its outcome: `webhook <status>` with the
+    answer's status code and reason and the delivery's ids. It is also the request's metric: the template's
+    `WebhookOutcomeMetricFilter` counts these lines as `webhooks` by `connector` and `status` (CloudWatch
+    Logs bills the bytes, and one line a request costs half what a line and an EMF record did). An unknown
+    connector is counted as `unknown`, so guessed ids never become dimensions."""
+    known = result.status_code != 404 and is_connector_id(connector_id)
+    extra = {
+        "webhook_status": result.status or "unknown",
+        "status_code": result.status_code,
+        "metric_connector": connector_id if known else "unknown",
+        **result.details,
+    }
+    if result.body.get("reason"):
+        extra["reason"] = result.body["reason"]
+    level = logger.warning if result.status_code >= 500 else logger.info
+    level(f"webhook {result.status or 'answered'}", extra=extra)
 
 
 class _Rejected(Exception):
@@ -166,9 +192,7 @@ def _accept(
 
 
 def _rejection(status_code: int, reason: str) -> IntakeResult:
-    reason = readable(reason, 500)
-    logger.info("webhook rejected", extra={"status_code": status_code, "reason": reason})
-    return IntakeResult(status_code, {"status": "rejected", "reason": reason})
+    return IntakeResult(status_code, {"status": "rejected", "reason": readable(reason, 500)})
 
 
 def _connector(connector_id: str, services: Services) -> ConnectorConfig:
@@ -237,56 +261,42 @@ def _queue(
     now: dt.datetime,
 ) -> IntakeResult:
     cid = config.connector_id
-    key = raw_key(cid, system, delivery.delivery_id, now.astimezone(dt.UTC), delivery.extension)
-    # checked before the body is archived: what is refused is not kept
-    item = None if delivery.work is None else _work_item(cid, system, delivery, key, now)
-    # the body exactly as received, with its SHA-256 in the object metadata
-    services.bucket.put_with_digest(
-        key, body, delivery.content_type, {"connector": cid, "delivery-id": delivery.delivery_id}
-    )
     correlation = {
         "connector_id": cid,
         "delivery_id": delivery.delivery_id,
         "event_type": delivery.event_type,
     }
-    if item is None:
-        logger.info(
-            "webhook ignored: not an event Invoice Relay delivers", extra={**correlation, "raw_key": key}
-        )
+    key = raw_key(cid, system, delivery.delivery_id, now.astimezone(dt.UTC), delivery.extension)
+    if delivery.work is None:
+        _archive(services, cid, delivery, key, body)  # not queued: kept here, or nowhere
         return IntakeResult(
-            202, {"status": "ignored", "delivery_id": delivery.delivery_id, "event_type": delivery.event_type}
+            202,
+            {"status": "ignored", "delivery_id": delivery.delivery_id, "event_type": delivery.event_type},
+            {**correlation, "raw_key": key, "why": "not an event Invoice Relay delivers"},
         )
+    # checked before the body is archived: what is refused is not kept
+    item = _work_item(cid, system, delivery, body, now)
+    if item.raw is None:  # too large (or not text) to travel with its work: archived here first
+        _archive(services, cid, delivery, key, body)
+        item = item.archived(key)
+    message_id = services.queue.send(item)
+    details = {**correlation, "source_id": item.source_id, "message_id": message_id}
+    if item.raw_key:
+        details["raw_key"] = item.raw_key
+    return IntakeResult(202, {"status": "accepted", "delivery_id": delivery.delivery_id}, details)
 
-    ledger = services.webhook_deliveries
-    claim = ledger.claim(cid, delivery.delivery_id, now)
-    if not claim.owner:
-        status = "duplicate" if claim.state == "accepted" else "in_progress"
-        logger.info(f"webhook {status}", extra=correlation)
-        if status == "duplicate":
-            return IntakeResult(202, {"status": status, "delivery_id": delivery.delivery_id})
-        reason = "the same delivery is being processed; retry later"
-        return IntakeResult(409, {"status": status, "delivery_id": delivery.delivery_id, "reason": reason})
-    try:
-        message_id = services.queue.send(item)
-    except Exception:
-        ledger.release(cid, delivery.delivery_id, claim.owner)
-        raise
-    try:
-        ledger.complete(cid, delivery.delivery_id, claim.owner, message_id=message_id, raw_key=key)
-    except (ClientError, BotoCoreError):
-        # The work is queued: answer 202. A retry within the claim's lease is told to retry (409); after
-        # it, it is queued once more, and the delivery pipeline's idempotency absorbs the repeat.
-        logger.exception("webhook queued but its de-duplication record was not completed", extra=correlation)
-    logger.info(
-        "webhook accepted",
-        extra={**correlation, "source_id": item.source_id, "raw_key": key, "message_id": message_id},
+
+def _archive(services: Services, cid: str, delivery: WebhookDelivery, key: str, body: bytes) -> None:
+    """The body exactly as received, with its SHA-256 in the object metadata."""
+    services.bucket.put_with_digest(
+        key, body, delivery.content_type, {"connector": cid, "delivery-id": delivery.delivery_id}
     )
-    return IntakeResult(202, {"status": "accepted", "delivery_id": delivery.delivery_id})
 
 
-def _work_item(cid: str, system: str, delivery: WebhookDelivery, key: str, now: dt.datetime) -> WorkItem:
-    """The WorkItem of a delivery that is queued; 400 when the event cannot make one (a type the model
-    refuses, data that does not serialise), 413 when it is too large for an SQS message."""
+def _work_item(cid: str, system: str, delivery: WebhookDelivery, body: bytes, now: dt.datetime) -> WorkItem:
+    """The WorkItem of a delivery that is queued, its raw body with it when the message can carry both;
+    400 when the event cannot make one (a type the model refuses, data that does not serialise), 413 when
+    even the item alone is too large for an SQS message."""
     assert delivery.work is not None
     try:
         item = WorkItem(
@@ -296,16 +306,22 @@ def _work_item(cid: str, system: str, delivery: WebhookDelivery, key: str, now: 
             source_id=delivery.work.source_id,
             version=delivery.work.version,
             delivery_id=delivery.delivery_id,
-            raw_key=key,
             payload=delivery.payload,
             received_at=iso(now),
         )
-        message = item.model_dump_json()
+        size = len(item.model_dump_json().encode())
     except ValidationError as exc:
         raise _Rejected(400, f"the event cannot be queued: {validation_reason(exc)}") from None
     except PydanticSerializationError:
         raise _Rejected(400, "the event cannot be queued: its data does not serialise as JSON") from None
-    if len(message.encode()) > MAX_MESSAGE_BYTES:
+    if size > MAX_MESSAGE_BYTES:
         # Only a body within a few hundred bytes of the size limit gets here; retrying cannot help.
         raise _Rejected(413, "the event is too large to queue")
-    return item
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return item
+    raw = RawBody(text=text, content_type=delivery.content_type)
+    with_body = item.model_copy(update={"raw": raw})
+    # JSON escaping can grow the body in the message: measured, not estimated
+    return with_body if len(with_body.model_dump_json().encode()) <= MAX_MESSAGE_BYTES else item

@@ -199,7 +199,7 @@ class FreshBooksTarget:
                 f"FreshBooks invoice {number} totals {total} {document.currency} but the source document "
                 f"{document.number} totals {document.totals.total}"
             )
-        logger.info(f"freshbooks: created invoice {number} (id {invoice_id}) for {marker}")
+        logger.debug(f"freshbooks: created invoice {number} (id {invoice_id}) for {marker}")
         return Delivered(invoice_id, number, tuple(notes))
 
     def invoice(self, invoice_id: str) -> dict[str, Any]:
