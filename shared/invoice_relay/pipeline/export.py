@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..connector import ConnectorConfig
-from ..models import Document
 from ..partners.capabilities import FILE_TARGET, POLLED_SOURCE, FileTarget, Outcome, PolledSource
 from ..storage.state import DocumentRecord, DocumentState, StagedBatch, StagedBatches
 from ..storage.table import iso, utc_now
@@ -112,6 +111,8 @@ def _export_file(
         batches.remove(cid, gathered.consumed)
         run.event("info", "nothing staged for export")
         return None, None
+    from ..models import Document  # deferred: an export with nothing staged builds no model (cold start)
+
     # Each document is parsed as it is rendered and dropped after: memory holds the JSON, not the models.
     documents = (Document.model_validate_json(text) for text in gathered.documents)
     import_file = target.render(documents, connector_id=cid, run_id=run.run_id, run_date=run_date)

@@ -50,7 +50,6 @@ from .acknowledge import acknowledge_pending
 from .run import Finished, Run, run_connector
 from .services import Services
 from .summary import RunSummary
-from .work import DOCUMENT_READY, WorkItem
 
 CURSOR = "poll"
 ARCHIVE_FORMAT = "invoice-relay.listing-page/v1"
@@ -137,6 +136,8 @@ def _enqueue_for_delivery(
     idempotency key (connector, source id, version) makes the second message a no-op — never a loss.
     Recorded with a conditional write: a delivery of an earlier version may be settling it right now.
     """
+    from .work import DOCUMENT_READY, WorkItem  # deferred: only document targets enqueue (cold start)
+
     item = WorkItem(
         connector_id=run.connector_id,
         source_system=source.system,

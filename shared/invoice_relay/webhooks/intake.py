@@ -59,7 +59,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
@@ -69,13 +69,16 @@ from ..connector import ConnectorConfig
 from ..errors import ConnectorError
 from ..identifiers import is_connector_id
 from ..logs import logger
-from ..partners.capabilities import WEBHOOK_SOURCE, WebhookDelivery, WebhookSource
+from ..partners.capabilities import WEBHOOK_SOURCE, WebhookSource
 from ..partners.payload import id_problem, json_problem, readable, validation_reason
 from ..pipeline.services import Services
 from ..pipeline.work import RawBody, WorkItem
 from ..storage.state import UnknownConnector
 from ..storage.table import iso
 from . import InvalidSignature, MalformedDelivery
+
+if TYPE_CHECKING:  # annotations only: the partner modules load the delivery values (cold start)
+    from ..partners.capabilities import WebhookDelivery
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 # SQS takes 256 KiB per message, attributes included: the WorkItem's JSON must stay below that.
