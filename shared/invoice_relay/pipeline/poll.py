@@ -61,22 +61,16 @@ def run_poll(connector_id: str, services: Services) -> RunSummary:
     return run_connector(connector_id, "poll", services, _poll, needs=(POLLED_SOURCE,))
 
 
-PageHandler = Callable[[Services, PolledSource, Run, SourcePage, dict[str, DocumentRecord]], None]
-
-
 def _poll(config: ConnectorConfig, services: Services, run: Run) -> Finished:
     connector_id = config.connector_id
-    if services.partners.provides(config, FILE_TARGET):
-        hand_on: PageHandler = _stage_page
-    else:
+    file_target = services.partners.provides(config, FILE_TARGET)
+    if not file_target:
         services.partners.require(config, DOCUMENT_TARGET)
-        hand_on = _enqueue_page
     cursor = services.cursors.get(connector_id, CURSOR)
     start_page = int(cursor.get("next_page", 1)) if cursor.get("in_progress") else 1
     source = services.open(config, POLLED_SOURCE)
     run.event("info", f"polling {source.system} from page {start_page}", resumed_from=cursor.get("run_id"))
     counts = run.counts
-    file_target = hand_on is _stage_page
     staged_here: set[str] = set()  # documents this run stores (staged or rejected): their page may still
     # be being stored, so a later page listing one of them waits for it and reads their states after
     try:
@@ -92,7 +86,7 @@ def _poll(config: ConnectorConfig, services: Services, run: Run) -> Finished:
                     staged_here.update(r.source_id for r, _ in staging.replacing)
                     behind.submit(_store_page, staging, page)
                 else:
-                    hand_on(services, source, run, page, known)
+                    _enqueue_page(services, source, run, page, known)
                     _checkpoint(services, run, page)
                 if page.next_page is not None and budget.exhausted():
                     behind.wait()
@@ -285,13 +279,6 @@ class _PageStaging:
         run.counts["staged"] += 1  # said with the page's event, which lists the invoices it staged
 
 
-def _stage_page(
-    services: Services, source: PolledSource, run: Run, page: SourcePage, known: dict[str, DocumentRecord]
-) -> None:
-    """File targets: stage a listed page's new documents for the next export (or record why not)."""
-    _store_page(_prepare_page(services, source, run, page, known), page, checkpoint=False)
-
-
 def _prepare_page(
     services: Services, source: PolledSource, run: Run, page: SourcePage, known: dict[str, DocumentRecord]
 ) -> _PageStaging:
@@ -308,7 +295,7 @@ def _prepare_page(
     return staging
 
 
-def _store_page(staging: _PageStaging, page: SourcePage, *, checkpoint: bool = True) -> None:
+def _store_page(staging: _PageStaging, page: SourcePage) -> None:
     """Store a prepared page (archive, batch, states), say what it staged, then save the checkpoint: the
     next run starts after this page only once it is stored."""
     run = staging.run
@@ -322,8 +309,7 @@ def _store_page(staging: _PageStaging, page: SourcePage, *, checkpoint: bool = T
             archive=staging.archive_key,
             invoices=staged,
         )
-    if checkpoint:
-        _checkpoint(staging.services, run, page)
+    _checkpoint(staging.services, run, page)
 
 
 def _checkpoint(services: Services, run: Run, page: SourcePage) -> None:

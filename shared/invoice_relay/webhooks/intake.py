@@ -312,19 +312,26 @@ def _work_item(cid: str, system: str, delivery: WebhookDelivery, body: bytes, no
             payload=delivery.payload,
             received_at=iso(now),
         )
-        size = len(item.model_dump_json().encode())
+        # Measured, not estimated (JSON escaping can grow the body): once with the body, the usual case,
+        # and once without it only when the two are too large for one message.
+        candidate = _with_raw_body(item, body, delivery.content_type)
+        if len(candidate.model_dump_json().encode()) <= MAX_MESSAGE_BYTES:
+            return candidate
+        fits_alone = len(item.model_dump_json().encode()) <= MAX_MESSAGE_BYTES
     except ValidationError as exc:
         raise _Rejected(400, f"the event cannot be queued: {validation_reason(exc)}") from None
     except PydanticSerializationError:
         raise _Rejected(400, "the event cannot be queued: its data does not serialise as JSON") from None
-    if size > MAX_MESSAGE_BYTES:
+    if not fits_alone:
         # Only a body within a few hundred bytes of the size limit gets here; retrying cannot help.
         raise _Rejected(413, "the event is too large to queue")
+    return item
+
+
+def _with_raw_body(item: WorkItem, body: bytes, content_type: str) -> WorkItem:
+    """The item carrying the body exactly as received, when it is text (else the item as it is)."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return item
-    raw = RawBody(text=text, content_type=delivery.content_type)
-    with_body = item.model_copy(update={"raw": raw})
-    # JSON escaping can grow the body in the message: measured, not estimated
-    return with_body if len(with_body.model_dump_json().encode()) <= MAX_MESSAGE_BYTES else item
+    return item.model_copy(update={"raw": RawBody(text=text, content_type=content_type)})
