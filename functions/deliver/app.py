@@ -39,7 +39,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
     @tracer.capture_method
     def deliver_record(record: SQSRecord) -> dict[str, Any]:
-        return batch.record(record.message_id, record.body)
+        return batch.record(record.message_id, record.body, int(record.attributes.approximate_receive_count))
 
     try:
         response = process_partial_response(

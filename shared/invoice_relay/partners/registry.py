@@ -118,6 +118,10 @@ class PartnerRegistry:
         self._partners[system] = spec
         return spec
 
+    def side_config_spec(self, side: SideName, system: object) -> SideSpec | None:
+        """What `system` offers as this side (None: unknown system, or it cannot be this side)."""
+        return self._side(system, side)
+
     def _side(self, system: object, side: SideName) -> SideSpec | None:
         spec = self._load(system)
         return spec.side(side) if spec is not None else None

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from .capabilities import Capability
 
@@ -29,6 +29,39 @@ class PartnerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     system: str
+
+
+SECRET_MARK = "x-secret"  # noqa: S105 - not a password: a configuration field whose value is the *name* of a Secrets Manager secret
+
+
+def secret_name(
+    *keys: str,
+    alternatives: tuple[tuple[str, ...], ...] = (),
+    description: str,
+    written_by: str | None = None,
+    required: bool = True,
+) -> Any:
+    """A configuration field naming a secret in Secrets Manager, and what the secret holds.
+
+    `keys`: the JSON keys a person supplies as credentials (`alternatives`: other accepted sets, e.g.
+    username + password instead of a client id + secret). `written_by`: the secret is written by the
+    product itself (e.g. "oauth" — the tokens the OAuth connect flow stores), so nobody types it in.
+    The control plane names such secrets itself and accepts their content write-only.
+    """
+    mark = {"keys": list(keys), "alternatives": [list(a) for a in alternatives], "written_by": written_by}
+    if required:
+        return Field(min_length=1, description=description, json_schema_extra={SECRET_MARK: mark})
+    return Field(default=None, description=description, json_schema_extra={SECRET_MARK: mark})
+
+
+def secret_fields(config: type[PartnerConfig]) -> dict[str, dict[str, Any]]:
+    """The fields of a configuration model that name secrets → what each secret holds."""
+    found: dict[str, dict[str, Any]] = {}
+    for name, info in config.model_fields.items():
+        extra = info.json_schema_extra
+        if isinstance(extra, dict) and SECRET_MARK in extra:
+            found[name] = {**extra[SECRET_MARK], "required": info.is_required(), "title": info.description}
+    return found
 
 
 Factory = Callable[[Any, "PartnerContext"], Any]

@@ -23,6 +23,7 @@ from ..errors import PermanentError, TransientError
 from ..partners.capabilities import Outcome, PolledSource, SourceRef
 from ..storage.state import DocumentRecord, DocumentState
 from . import budget
+from .observability import publish_writeback_wait
 from .run import Run
 from .services import Services
 
@@ -132,6 +133,7 @@ def acknowledge_pending(
         waiting = services.documents.by_state(run.connector_id, state)
         if not waiting:
             continue
+        publish_writeback_wait(min(record.updated_at for record in waiting))
         outcome = _outcome_of(state, target_system)
         write_back(services, source, run, state, [(record, outcome(record)) for record in waiting])
 

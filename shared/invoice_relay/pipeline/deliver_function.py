@@ -103,6 +103,13 @@ def deliver_once(*, item: WorkItem, run: RunLog, config: ConnectorConfig) -> dic
     return _idempotent_delivery()(item=item, run=run, config=config)
 
 
+def max_receive_count() -> int:
+    """The delivery queue's `maxReceiveCount` (template.yaml sets DELIVERY_MAX_RECEIVE_COUNT to it)."""
+    import os
+
+    return int(os.environ.get("DELIVERY_MAX_RECEIVE_COUNT", "5"))
+
+
 MAX_OUTCOMES = 100  # per run item: a batch is at most 25 records (template.yaml BatchSize)
 PROBLEMS = ("failed", "held", "retry", "error", "malformed")
 
@@ -157,9 +164,33 @@ class Batch:
             self.outcomes[connector_id] = []
         return run
 
-    def record(self, message_id: str, body: str) -> dict[str, Any]:
+    def record(self, message_id: str, body: str, attempt: int = 1) -> dict[str, Any]:
         """Deliver one queue record: parse it (a malformed one is logged with the reason and raised, so it
-        reaches the DLQ, never dropped), deliver it once, and report a held item as done with the queue."""
+        reaches the DLQ, never dropped), deliver it once, and report a held item as done with the queue.
+        A record failing on its last attempt (`attempt`: SQS's receive count) is filed as a dead letter
+        with its reason before the queue moves it to the DLQ."""
+        try:
+            return self._record(message_id, body)
+        except Exception as exc:
+            if attempt >= max_receive_count():
+                self.dead_letter(body, exc, attempt)
+            raise
+
+    def dead_letter(self, body: str, exc: Exception, attempt: int) -> None:
+        connector_id = _connector_of(body)
+        if connector_id is None:
+            return  # not a connector's work: the SQS DLQ (and its alarm) is where it stays
+        try:
+            work_key = WorkItem.model_validate_json(body).work_key
+        except ValidationError:
+            work_key = "malformed#" + hashlib.sha256(body.encode()).hexdigest()[:16]
+        reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
+        try:
+            services().dead_letters.file(connector_id, work_key, body, reason, attempt, keep_reason=False)
+        except Exception:  # the message still reaches the SQS DLQ; the management API files it from there
+            logger.exception("could not file a dead letter", extra={"connector_id": connector_id})
+
+    def _record(self, message_id: str, body: str) -> dict[str, Any]:
         item = self.items.get(message_id) or self.parse(message_id, body)
         logger.append_keys(
             connector_id=item.connector_id, source_id=item.source_id, event_type=item.event_type

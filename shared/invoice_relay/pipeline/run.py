@@ -12,6 +12,13 @@ whatever was raised:
 - `failed` + the reason, then raised again, for a transient problem (the schedule retries; checkpoints
   make the retry resume) and for anything unexpected (`error_kind="internal"`: a bug; the function's
   error alarm fires).
+
+Every closed run is noted on the connector (`ConnectorStore.record_run`: last run, last success, failing
+streak). Runs failing for a reason a person must fix (a connector problem or an internal error — not a
+transient one, which the next run may not have) lengthen the streak; a run that does not fail ends it.
+When the streak reaches the connector's `failure_limit`, the connector pauses itself (as AWS AppFlow
+deactivates a flow after repeated failures): status `paused` with the reason, its schedules disabled,
+an event in the run's log and the `connectors_auto_paused` metric its alarm watches. Start clears it.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from ..errors import ConfigurationError, ConnectorError, TransientError
 from ..logs import logger
 from ..partners.capabilities import Capability
 from ..storage.runs import RunLog
-from ..storage.state import LeaseHeld
+from ..storage.state import ConnectorStore, LeaseHeld
 from .services import Services
 from .summary import DocumentFailure, ErrorKind, RunKind, RunSummary
 
@@ -111,25 +118,28 @@ def _framed(
     config: ConnectorConfig, kind: RunKind, services: Services, work: Work, needs: tuple[Capability[Any], ...]
 ) -> RunSummary:
     # Holding the lease, no other run of this kind is alive: one still marked running died (crash, timeout).
-    services.history.close_abandoned(
+    abandoned = services.history.close_abandoned(
         config.connector_id, kind, "the function stopped before closing this run (crash or timeout)"
     )
+    if abandoned:
+        from .observability import publish_abandoned_runs
+
+        publish_abandoned_runs(abandoned)
     run = Run(services.run_log(config.connector_id, kind).start())
     try:
         services.partners.require(config, *needs)
         finished = work(config, services, run)
     except ConnectorError as exc:
         run.counts["held"] = services.held.count(config.connector_id)
-        return _close(run, kind, "failed", reason=exc.reason, error_kind="connector")
+        return _close(run, kind, "failed", reason=exc.reason, error_kind="connector", config=config)
     except TransientError as exc:
-        _close(run, kind, "failed", reason=exc.reason, error_kind="transient")
+        _close(run, kind, "failed", reason=exc.reason, error_kind="transient", config=config)
         raise
     except Exception as exc:
-        _close(
-            run, kind, "failed", reason=f"internal error: {type(exc).__name__}: {exc}", error_kind="internal"
-        )
+        reason = f"internal error: {type(exc).__name__}: {exc}"
+        _close(run, kind, "failed", reason=reason, error_kind="internal", config=config)
         raise
-    summary = _close(run, kind, finished.status, message=finished.message, finished=finished)
+    summary = _close(run, kind, finished.status, message=finished.message, finished=finished, config=config)
     if finished.status != "failed":
         # The connector works: let one held item try again (it releases the rest when it goes through).
         from .held import release_held
@@ -147,9 +157,11 @@ def _close(
     reason: str | None = None,
     error_kind: ErrorKind | None = None,
     finished: Finished | None = None,
+    config: ConnectorConfig,
 ) -> RunSummary:
     counts = dict(run.counts)
     extra = {"export_file": finished.export_file} if finished and finished.export_file else {}
+    _note_on_connector(run, kind, status, reason, error_kind, config)
     run.log.finish(status, {**counts, **extra}, reason=reason)
     return RunSummary(
         connector_id=run.connector_id,
@@ -164,3 +176,56 @@ def _close(
         export_file=finished.export_file if finished else None,
         download_link=finished.download_link if finished else None,
     )
+
+
+def _note_on_connector(
+    run: Run,
+    kind: RunKind,
+    status: str,
+    reason: str | None,
+    error_kind: ErrorKind | None,
+    config: ConnectorConfig,
+) -> None:
+    """Note the run on its connector and pause the connector when its failing streak reaches the limit
+    (see the module docstring). Never fails the run: the run's own record matters more."""
+    from ..storage.table import iso, utc_now
+
+    counted = status == "failed" and error_kind in ("connector", "internal")
+    if status == "failed" and not counted:
+        return  # transient: neither a failure a person must fix nor a success
+    summary = {
+        "run_id": run.run_id,
+        "kind": kind,
+        "status": status,
+        "started_at": run.log.started_at,
+        "finished_at": iso(utc_now()),
+        "reason": reason,
+    }
+    try:
+        store = ConnectorStore(run.log.table)
+        streak = store.record_run(config.connector_id, summary, failed=counted)
+        if counted and streak is not None and streak >= config.failure_limit:
+            _auto_pause(run, store, config, streak, reason or "")
+    except Exception:
+        logger.exception(
+            "could not note the run on its connector", extra={"connector_id": config.connector_id}
+        )
+
+
+def _auto_pause(run: Run, store: ConnectorStore, config: ConnectorConfig, streak: int, reason: str) -> None:
+    import os
+
+    from ..connector import ConnectorStatus
+    from ..control.schedules import ConnectorSchedules, ScheduleTargets
+    from .observability import publish_auto_pause
+
+    current = store.get(config.connector_id)
+    if not current.active:
+        return
+    why = f"auto-paused after {streak} failed runs in a row; the last: {reason}"[:500]
+    store.put(current.model_copy(update={"status": ConnectorStatus.PAUSED, "paused_reason": why}))
+    run.event("error", f"connector {why}", failing_streak=streak)
+    publish_auto_pause(config.connector_id)
+    if os.environ.get("SCHEDULE_GROUP"):
+        targets = ScheduleTargets.from_environment(os.environ, group_only=True)
+        ConnectorSchedules(targets).disable_existing(config.connector_id)

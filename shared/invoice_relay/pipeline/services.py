@@ -23,6 +23,7 @@ from ..partners.capabilities import Capability
 from ..partners.context import PartnerContext
 from ..partners.registry import REGISTRY, PartnerRegistry
 from ..settings import Settings, settings
+from ..storage.dead_letters import DeadLetters
 from ..storage.held import HeldWork
 from ..storage.objects import DocumentBucket
 from ..storage.runs import RunHistory, RunLog
@@ -188,6 +189,7 @@ class Services:
     oauth_states: OAuthStates
     held: HeldWork
     queue: DeliveryQueue
+    dead_letters: DeadLetters
     partners: PartnerRegistry = field(default=REGISTRY)
     secrets_client: Any = None  # Secrets Manager client for written secrets (OAuth tokens); None: default
     pool: PartnerPool | None = None  # None: made from the settings on first use
@@ -210,6 +212,7 @@ class Services:
             oauth_states=OAuthStates(table),
             held=HeldWork(table),
             queue=DeliveryQueue(env.delivery_queue_url),
+            dead_letters=DeadLetters(table),
         )
 
     def run_log(self, connector_id: str, kind: str) -> RunLog:

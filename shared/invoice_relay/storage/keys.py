@@ -8,6 +8,7 @@
 | run                     | CONNECTOR#<cid>             | RUN#<started iso>#<run id>      | RUN#<run id>                | RUN                 |
 | run / document event    | RUN#<run id>                | EVENT#<iso ts>#<seq>            | DOC#<cid>#<source id>       | <iso ts>            |
 | document state          | CONNECTOR#<cid>             | DOC#<source id>                 | DOCSTATE#<cid>#<state> (*) | <updated>#<src id>  |
+|   ... by number (GSI2)  |                             |                                 | GSI2PK NUMBER#<number>      | GSI2SK <cid>#<src>  |
 | staged batch (a page)   | CONNECTOR#<cid>             | BATCH#<iso ts>#<run id>#<page>  |                             |                     |
 | cross reference         | XREF#<cid>#<system>#<key>   | XREF                            |                             |                     |
 | OAuth state (CSRF)      | OAUTHSTATE#<state>          | STATE                           |                             |                     |
@@ -15,12 +16,16 @@
 | entry sent in a bundle  | CONNECTOR#<cid>             | BENTRY#<booking entry id>       | BUNDLE#<cid>#<bundle id>    | <entry id>          |
 | work held (connector)   | CONNECTOR#<cid>             | HELD#<work key>                 |                             |                     |
 | work waiting for a doc  | CONNECTOR#<cid>             | WAIT#<dependency>|<work key>    |                             |                     |
+| dead letter             | CONNECTOR#<cid>             | DEAD#<work key>                 |                             |                     |
 
 (*) only while a document waits for a write-back (`exported`, `rejected`): GSI1 is sparse for documents, so
 a document on the happy path (staged → done) never writes the index. The export finds its staged documents
 through the staged batches, one per archived listing page, in the connector's partition. A document's
 log events are queried through GSI1 by DOC#...; a run by id through GSI1 by RUN#.... Work held while
-its connector cannot work is queried by the HELD# prefix of the connector's partition.
+its connector cannot work is queried by the HELD# prefix of the connector's partition. GSI2 (keys only)
+answers "where is invoice 1042?" across connectors: a document's number never changes, so its index entry
+is written once, when the document is first stored. A dead letter is a delivery the queue gave up on
+(`DEAD#`), filed in its connector's partition for the management API to show and replay.
 """
 
 from __future__ import annotations
@@ -79,6 +84,21 @@ def document_events_index_pk(connector_id: str, source_id: str) -> str:
 
 def document_state_index_pk(connector_id: str, state: str) -> str:
     return f"DOCSTATE#{connector_id}#{state}"
+
+
+def document_number_index_pk(number: str) -> str:
+    return f"NUMBER#{number}"
+
+
+def document_number_index_sk(connector_id: str, source_id: str) -> str:
+    return f"{connector_id}#{source_id}"
+
+
+DEAD_LETTER_PREFIX = "DEAD#"
+
+
+def dead_letter_sk(work_key: str) -> str:
+    return f"{DEAD_LETTER_PREFIX}{work_key}"
 
 
 def xref_pk(connector_id: str, system: str, key: str) -> str:

@@ -30,16 +30,57 @@ class UnknownConnector(ConfigurationError):
     """No connector has this id."""
 
 
+class ConnectorExists(ConfigurationError):
+    """A connector with this id exists already."""
+
+
+@dataclass(frozen=True)
+class ConnectorHealth:
+    """What the connector's scheduled runs left on its configuration item: the last run, the last success,
+    and how many runs in a row failed (the auto-pause counts these)."""
+
+    last_run: dict[str, Any] | None = None
+    last_success_at: str | None = None
+    failing_streak: int = 0
+    created_at: str | None = None
+    updated_at: str | None = None
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> ConnectorHealth:
+        last_run = item.get("last_run")
+        return cls(
+            last_run=json.loads(last_run) if isinstance(last_run, str) else None,
+            last_success_at=item.get("last_success_at"),
+            failing_streak=int(item.get("failing_streak", 0)),
+            created_at=item.get("created_at"),
+            updated_at=item.get("updated_at"),
+        )
+
+
 class ConnectorStore:
+    """Connector configurations (one CONFIG item each, listed through GSI1) and their health.
+
+    Writing a configuration never touches the health attributes beside it, and recording a run never
+    touches the configuration: the two have different writers (the management API, the runs).
+    """
+
     def __init__(self, table: Any):
         self._table = table
 
+    def _key(self, connector_id: str) -> dict[str, str]:
+        return {"PK": keys.connector_pk(connector_id), "SK": keys.CONFIG_SK}
+
     def get(self, connector_id: str) -> ConnectorConfig:
-        item = self._table.get_item(
-            Key={"PK": keys.connector_pk(connector_id), "SK": keys.CONFIG_SK}, ConsistentRead=True
-        ).get("Item")
+        return self.get_with_health(connector_id)[0]
+
+    def get_with_health(self, connector_id: str) -> tuple[ConnectorConfig, ConnectorHealth]:
+        item = self._table.get_item(Key=self._key(connector_id), ConsistentRead=True).get("Item")
         if item is None:
             raise UnknownConnector(f"unknown connector '{connector_id}'")
+        return self._config(connector_id, item), ConnectorHealth.from_item(item)
+
+    @staticmethod
+    def _config(connector_id: str, item: dict[str, Any]) -> ConnectorConfig:
         try:
             return ConnectorConfig.model_validate(json.loads(item["config"]))
         except ValidationError as exc:
@@ -47,23 +88,74 @@ class ConnectorStore:
                 f"connector '{connector_id}' has an invalid configuration: {validation_reason(exc)}"
             ) from None
 
-    def put(self, config: ConnectorConfig) -> None:
-        self._table.put_item(
-            Item={
-                "PK": keys.connector_pk(config.connector_id),
-                "SK": keys.CONFIG_SK,
-                "GSI1PK": keys.CONNECTORS_INDEX_PK,
-                "GSI1SK": config.connector_id,
-                "config": config.model_dump_json(),
-                "updated_at": iso(utc_now()),
-            }
-        )
+    def put(self, config: ConnectorConfig, *, create: bool = False) -> None:
+        """Store the configuration (create or replace it), keeping the health beside it. `create`: only if
+        no connector has this id yet (ConnectorExists otherwise)."""
+        now = iso(utc_now())
+        condition = {"ConditionExpression": "attribute_not_exists(PK)"} if create else {}
+        try:
+            self._table.update_item(
+                Key=self._key(config.connector_id),
+                UpdateExpression="SET #config = :config, GSI1PK = :index, GSI1SK = :id, updated_at = :now, "
+                "created_at = if_not_exists(created_at, :now)",
+                ExpressionAttributeNames={"#config": "config"},
+                ExpressionAttributeValues={
+                    ":config": config.model_dump_json(),
+                    ":index": keys.CONNECTORS_INDEX_PK,
+                    ":id": config.connector_id,
+                    ":now": now,
+                },
+                **condition,
+            )
+        except ClientError as exc:
+            if create and is_conditional_failure(exc):
+                raise ConnectorExists(f"connector '{config.connector_id}' exists already") from None
+            raise
+
+    def delete(self, connector_id: str) -> None:
+        self._table.delete_item(Key=self._key(connector_id))
 
     def list(self) -> list[ConnectorConfig]:
+        return [config for config, _ in self.list_with_health()]
+
+    def list_with_health(self) -> list[tuple[ConnectorConfig, ConnectorHealth]]:
         items = query_all(
             self._table, IndexName="GSI1", KeyConditionExpression=Key("GSI1PK").eq(keys.CONNECTORS_INDEX_PK)
         )
-        return [ConnectorConfig.model_validate(json.loads(i["config"])) for i in items]
+        return [(self._config(i["GSI1SK"], i), ConnectorHealth.from_item(i)) for i in items]
+
+    def record_run(self, connector_id: str, run: dict[str, Any], *, failed: bool) -> int | None:
+        """Note a finished scheduled run on the connector: its summary, the last success, the failing
+        streak (one more when it failed, zero when it did not). Returns the streak, None when the
+        connector is gone (deleted while the run worked)."""
+        now = iso(utc_now())
+        if failed:
+            update = "SET last_run = :run ADD failing_streak :one"
+            values: dict[str, Any] = {":run": json.dumps(run, default=str), ":one": 1}
+        else:
+            update = "SET last_run = :run, last_success_at = :now, failing_streak = :zero"
+            values = {":run": json.dumps(run, default=str), ":now": now, ":zero": 0}
+        try:
+            answer = self._table.update_item(
+                Key=self._key(connector_id),
+                UpdateExpression=update,
+                ConditionExpression="attribute_exists(PK)",
+                ExpressionAttributeValues=values,
+                ReturnValues="UPDATED_NEW",
+            )
+        except ClientError as exc:
+            if is_conditional_failure(exc):
+                return None
+            raise
+        return int(answer.get("Attributes", {}).get("failing_streak", 0))
+
+    def reset_failing_streak(self, connector_id: str) -> None:
+        self._table.update_item(
+            Key=self._key(connector_id),
+            UpdateExpression="SET failing_streak = :zero",
+            ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeValues={":zero": 0},
+        )
 
 
 class CursorStore:
@@ -102,6 +194,13 @@ class Leases:
 
     def __init__(self, table: Any):
         self._table = table
+
+    def held(self, connector_id: str, name: str) -> bool:
+        """Whether a live holder has the lease now (the management API refuses conflicting changes)."""
+        item = self._table.get_item(
+            Key={"PK": keys.connector_pk(connector_id), "SK": keys.lease_sk(name)}, ConsistentRead=True
+        ).get("Item")
+        return item is not None and int(item.get("lease_until", 0)) >= int(utc_now().timestamp())
 
     @contextmanager
     def hold(self, connector_id: str, name: str, seconds: int) -> Iterator[str]:
@@ -275,6 +374,9 @@ class DocumentStates:
         }
         if record.write_back_attempted:
             item["write_back_attempted"] = True
+        if record.number:
+            item["GSI2PK"] = keys.document_number_index_pk(record.number)
+            item["GSI2SK"] = keys.document_number_index_sk(record.connector_id, record.source_id)
         if record.state in INDEXED_STATES:
             item["GSI1PK"] = keys.document_state_index_pk(record.connector_id, record.state.value)
             item["GSI1SK"] = f"{now}#{record.source_id}"

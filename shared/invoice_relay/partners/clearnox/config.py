@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..spec import PartnerConfig
+from ..spec import PartnerConfig, secret_name
 
 
 class ClearnoxTargetConfig(PartnerConfig):
@@ -14,8 +14,8 @@ class ClearnoxTargetConfig(PartnerConfig):
 
     system: Literal["clearnox"]
     base_url: str = Field(pattern=r"^https?://")
-    credentials_secret: str = Field(
-        min_length=1, description='Secrets Manager name of {"client_id", "client_secret"}'
+    credentials_secret: str = secret_name(
+        "client_id", "client_secret", description='Secrets Manager name of {"client_id", "client_secret"}'
     )
     max_bundle_bytes: int = Field(default=512 * 1024 * 1024, ge=1024 * 1024)
     max_bundle_files: int = Field(default=1000, ge=1)

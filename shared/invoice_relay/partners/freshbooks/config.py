@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..spec import PartnerConfig
+from ..spec import PartnerConfig, secret_name
 
 
 class FreshBooksTargetConfig(PartnerConfig):
@@ -17,12 +17,19 @@ class FreshBooksTargetConfig(PartnerConfig):
     api_url: str = Field(default="https://api.freshbooks.com", pattern=r"^https?://")
     auth_url: str = Field(default="https://auth.freshbooks.com", pattern=r"^https?://")
     account_id: str = Field(min_length=1, description="FreshBooks accounting account id")
-    oauth_app_secret: str = Field(
-        min_length=1, description='Secrets Manager name of {"client_id", "client_secret", "redirect_uri"}'
+    oauth_app_secret: str = secret_name(
+        "client_id",
+        "client_secret",
+        "redirect_uri",
+        description='Secrets Manager name of {"client_id", "client_secret", "redirect_uri"}',
     )
-    token_secret: str = Field(min_length=1, description="Secrets Manager name where the OAuth tokens live")
-    callback_verifier_secret: str | None = Field(
-        default=None, description="Secrets Manager name of the FreshBooks callback verifiers (webhooks back)"
+    token_secret: str = secret_name(
+        written_by="oauth", description="Secrets Manager name where the OAuth tokens live"
+    )
+    callback_verifier_secret: str | None = secret_name(
+        written_by="freshbooks callbacks",
+        required=False,
+        description="Secrets Manager name of the FreshBooks callback verifiers (webhooks back)",
     )
     due_offset_days: int = Field(default=30, ge=0, le=365, description="payment terms: days until due")
     create_unknown_items: bool = Field(

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..spec import PartnerConfig
+from ..spec import PartnerConfig, secret_name
 
 DEFAULT_BASE_URL = "https://api.servicetrade.com"
 MAX_PAGE_SIZE = 2000
@@ -17,8 +17,10 @@ class ServiceTradeSourceConfig(PartnerConfig):
 
     system: Literal["servicetrade"]
     base_url: str = Field(default=DEFAULT_BASE_URL, pattern=r"^https?://")
-    credentials_secret: str = Field(
-        min_length=1,
+    credentials_secret: str = secret_name(
+        "client_id",
+        "client_secret",
+        alternatives=(("username", "password"),),
         description='Secrets Manager name of {"client_id", "client_secret"} or {"username", "password"}',
     )
     page_size: int = Field(default=100, ge=1, le=MAX_PAGE_SIZE)

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..spec import PartnerConfig
+from ..spec import PartnerConfig, secret_name
 
 
 class ShopSourceConfig(PartnerConfig):
@@ -14,8 +14,8 @@ class ShopSourceConfig(PartnerConfig):
 
     system: Literal["shop"]
     base_url: str = Field(pattern=r"^https?://", description="the shop's REST API")
-    credentials_secret: str = Field(min_length=1, description='Secrets Manager name of {"api_key": ...}')
-    webhook_secret: str = Field(
-        min_length=1,
+    credentials_secret: str = secret_name("api_key", description='Secrets Manager name of {"api_key": ...}')
+    webhook_secret: str = secret_name(
+        "secrets",
         description='Secrets Manager name of {"secrets": ["whsec_...", ...]} (several during rotation)',
     )
