@@ -16,7 +16,7 @@ FN    ?=
 EVENT ?=
 LAST  ?= 3
 
-.PHONY: help venv test lint validate checkov build unit demo chaos invoke logs api bench clean
+.PHONY: help venv test lint validate checkov build unit demo chaos invoke logs api bench clean cli
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -28,6 +28,9 @@ $(STAMP): requirements-dev.txt requirements-lock.txt shared/requirements.txt
 	@touch $@
 
 venv: $(STAMP) ## Create the virtualenv with the pinned dependencies
+
+cli: $(STAMP) ## Install the ops command line into the venv
+	$(VENV)/bin/pip install --quiet -e cli
 
 lint: $(STAMP) ## ruff (lint + format check)
 	$(VENV)/bin/ruff check .
@@ -56,7 +59,7 @@ checkov: $(CHECKOV_STAMP) ## checkov on template.yaml (CloudFormation checks, SA
 build: $(STAMP) ## sam build (needs python3.13 on PATH: the venv provides it)
 	$(VENV)/bin/sam build --template template.yaml --cached --parallel
 
-unit: $(STAMP) ## pytest only
+unit: $(STAMP) cli ## pytest only
 	$(PY) -m pytest
 
 test: lint validate checkov build unit ## Everything CI runs: lint, template checks, checkov, sam build, all tests
@@ -71,7 +74,7 @@ invoke: $(STAMP) ## Run one function like `sam local invoke`: make invoke FN=Pol
 	@[ -n "$(FN)" ] && [ -n "$(EVENT)" ] || { echo "usage: make invoke FN=<LogicalId> EVENT=events/<file>.json" >&2; exit 2; }
 	@$(PY) -m local.commands.invoke $(FN) $(EVENT)
 
-api: $(STAMP) ## Serve the template's API routes on 127.0.0.1:3000, like `sam local start-api`
+api: $(STAMP) cli ## Serve the template's API routes on 127.0.0.1:3000, like `sam local start-api`
 	$(PY) -m local.commands.api
 
 logs: $(STAMP) ## Show the structured logs of the last local runs: make logs [LAST=N]

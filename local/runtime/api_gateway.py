@@ -16,10 +16,25 @@ that kind of API maps it:
   Set-Cookie each), body, isBase64Encoded; a JSON answer without statusCode is a 200 application/json
   with that answer as its body. A path or method without a route is 404 `Not Found`; a handler that raises
   or answers something unusable is 500 `Internal Server Error`.
-- REST API (`proxy_event`, `http_response`): resource, path, httpMethod, headers and multiValueHeaders,
-  query string parameters, pathParameters, requestContext with requestId, stage and identity.sourceIp,
-  body — base64 when it is not text — and isBase64Encoded; the proxy response back. A path without a
-  route is 403 `Missing Authentication Token`, a handler that raises 502.
+- REST API (`proxy_event`, `http_response`): resource, path (without the stage), httpMethod, headers and
+  multiValueHeaders, query string parameters, pathParameters, requestContext with requestId, stage,
+  identity.sourceIp and, behind a Cognito authorizer, authorizer.claims; body — base64 when it is not
+  text — and isBase64Encoded; the proxy response back. A request goes to the most specific resource
+  that matches its path, as API Gateway picks it (segment by segment: a literal before a `{name}` before
+  a greedy `{name+}`: `/admin` and `/admin/{asset+}` win over `/{proxy+}`), then to that resource's
+  method or its ANY; a path without a resource, or a resource without the method, is 403 `Missing
+  Authentication Token`, a handler that raises 502.
+- REST API authorizers: a route's authorizer is its event's `Auth.Authorizer`, else its API's
+  `Auth.DefaultAuthorizer` (the `AWS::Serverless::Api` of its RestApiId, SAM's Globals.Api merged in);
+  `NONE` is none. Cognito user-pool authorizers (`UserPoolArn`) are checked as API Gateway checks them
+  (local.runtime.cognito.UserPoolAuthorizer, against the stack's embedded AWS): a missing or invalid ID
+  token is 401 `{"message":"Unauthorized"}` and the function is not invoked; a valid one puts its claims
+  in `requestContext.authorizer.claims`. Other authorizer kinds (Lambda, AWS_IAM) are not emulated: a
+  template using one is refused.
+
+One port serves both kinds of API (deployed, each has its own host). A path belongs to the HTTP API when
+an HTTP API route's path matches it, or when its first segment is the first segment of an HTTP API route
+and of no REST API resource (`/webhooks/...`, `/oauth/...`); every other path to the REST API.
 
 `request_of(event)` turns either kind of event back into the request a client would send (sample events
 posted to a running local API).
@@ -43,7 +58,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
@@ -52,7 +67,14 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from local.runtime.template import LOCAL_ACCOUNT_ID, load_template, resources_of_type
+from local.runtime.cognito import Unauthorized, UserPoolAuthorizer
+from local.runtime.template import (
+    LOCAL_ACCOUNT_ID,
+    load_template,
+    parameter_defaults,
+    resolve,
+    resources_of_type,
+)
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
@@ -68,6 +90,8 @@ _TEXT_TYPES = re.compile(
 # application/x-www-form-urlencoded included (what AWS does; its documentation names no list).
 _HTTP_API_TEXT_TYPES = re.compile(r"^(text/.*|application/(json|xml|javascript))$", re.IGNORECASE)
 _PATH_PARAMETER = re.compile(r"\{([A-Za-z0-9_]+)(\+?)\}")
+IMPLICIT_REST_API = "ServerlessRestApi"  # SAM's API for `Type: Api` events without a RestApiId
+NO_AUTHORIZER = "NONE"
 
 
 @dataclass(frozen=True)
@@ -79,6 +103,10 @@ class Route:
     method: str
     resource: str  # the route's path as the template gives it, e.g. /webhooks/{connector_id}
     api: str = REST_API
+    # REST API routes: the logical id of their API (RestApiId; SAM's implicit one when the event names
+    # none) and the name of their authorizer in its Auth.Authorizers (None: open).
+    rest_api: str | None = field(default=None, compare=False)
+    authorizer: str | None = field(default=None, compare=False)
 
     @property
     def rule(self) -> str:
@@ -91,7 +119,7 @@ class Route:
 def api_routes(template: Mapping[str, Any]) -> list[Route]:
     """Every API route of the template's functions (`Type: HttpApi` and `Type: Api` events), in template
     order. HTTP API routes must have a Path and payload format 2.0 (SAM's default): the $default route
-    and format 1.0 are not emulated."""
+    and format 1.0 are not emulated. REST API routes carry their API and authorizer (module docstring)."""
     routes = []
     for logical_id, function in resources_of_type(template, "AWS::Serverless::Function").items():
         for name, event in function.get("Properties", {}).get("Events", {}).items():
@@ -106,8 +134,108 @@ def api_routes(template: Mapping[str, Any]) -> list[Route]:
                     "are served locally"
                 )
             method = str(properties.get("Method", "any")).upper()
-            routes.append(Route(logical_id, method, str(properties["Path"]), kind))
+            if kind == HTTP_API:
+                routes.append(Route(logical_id, method, str(properties["Path"]), kind))
+                continue
+            rest_api = _logical_id(properties.get("RestApiId")) or IMPLICIT_REST_API
+            authorizer = properties.get("Auth", {}).get("Authorizer")
+            if authorizer is None:
+                authorizer = rest_api_auth(template, rest_api).get("DefaultAuthorizer")
+            if authorizer == NO_AUTHORIZER:
+                authorizer = None
+            routes.append(Route(logical_id, method, str(properties["Path"]), kind, rest_api, authorizer))
     return routes
+
+
+def _logical_id(reference: Any) -> str | None:
+    """`!Ref Api` → "Api" (a RestApiId is a Ref to the template's API)."""
+    if isinstance(reference, Mapping) and set(reference) == {"Ref"}:
+        return str(reference["Ref"])
+    if reference is None:
+        return None
+    raise ValueError(f"RestApiId {reference!r}: only a Ref to an AWS::Serverless::Api is served locally")
+
+
+def rest_api_auth(template: Mapping[str, Any], rest_api: str) -> dict[str, Any]:
+    """The `Auth` of a REST API (an AWS::Serverless::Api, or SAM's implicit API), SAM's `Globals.Api.Auth`
+    merged under it as SAM merges Globals (maps merge, the API's own keys win)."""
+    global_auth = template.get("Globals", {}).get("Api", {}).get("Auth", {})
+    resource = template["Resources"].get(rest_api, {})
+    own_auth = resource.get("Properties", {}).get("Auth", {}) if resource else {}
+    merged = {**global_auth, **own_auth}
+    if "Authorizers" in global_auth and "Authorizers" in own_auth:
+        merged["Authorizers"] = {**global_auth["Authorizers"], **own_auth["Authorizers"]}
+    return merged
+
+
+def cognito_authorizers(
+    template: Mapping[str, Any],
+    routes: Iterable[Route],
+    physical: Mapping[str, str],
+    endpoint_url: str,
+    parameters: Mapping[str, str] | None = None,
+) -> dict[tuple[str, str], UserPoolAuthorizer]:
+    """(API, authorizer name) → the Cognito authorizer the routes use, its user pools resolved against the
+    local resources (`physical`) and checked on the Cognito at `endpoint_url`. Any other kind of authorizer
+    is a ValueError: it is not emulated."""
+    parameter_values = {**parameter_defaults(template), **(parameters or {})}
+    authorizers: dict[tuple[str, str], UserPoolAuthorizer] = {}
+    for route in routes:
+        if route.authorizer is None or route.rest_api is None:
+            continue
+        key = (route.rest_api, route.authorizer)
+        if key in authorizers:
+            continue
+        settings = rest_api_auth(template, route.rest_api).get("Authorizers", {}).get(route.authorizer)
+        if settings is None or "UserPoolArn" not in settings:
+            kind = "undefined" if settings is None else "not a Cognito user pool authorizer"
+            raise ValueError(
+                f"{route.logical_id} {route.method} {route.resource}: authorizer {route.authorizer!r} of "
+                f"{route.rest_api} is {kind}; only Cognito user pool authorizers are emulated locally"
+            )
+        arns = (
+            settings["UserPoolArn"]
+            if isinstance(settings["UserPoolArn"], list)
+            else [settings["UserPoolArn"]]
+        )
+        identity = settings.get("Identity", {})
+        authorizers[key] = UserPoolAuthorizer(
+            endpoint_url,
+            [resolve(arn, physical, parameter_values, resources=template["Resources"]) for arn in arns],
+            header=str(identity.get("Header", "Authorization")),
+            validation_expression=identity.get("ValidationExpression"),
+        )
+    return authorizers
+
+
+def resource_match(resource: str, path: str) -> tuple[tuple[int, ...], dict[str, str]] | None:
+    """Whether a REST resource path (`/admin/{asset+}`) matches a request path: its precedence key (lower
+    is more specific: per segment 0 literal, 1 `{name}`, 2 greedy `{name+}`) and its path parameters; None
+    when it does not match. A trailing slash on the request is ignored."""
+    wanted = [segment for segment in resource.strip("/").split("/") if segment]
+    given = [segment for segment in path.strip("/").split("/")] if path.strip("/") else []
+    key: list[int] = []
+    parameters: dict[str, str] = {}
+    for index, segment in enumerate(wanted):
+        variable = _PATH_PARAMETER.fullmatch(segment)
+        if variable and variable.group(2):  # greedy: one or more segments, the rest of the path
+            rest = given[index:]
+            if not rest or any(part == "" for part in rest):
+                return None
+            parameters[variable.group(1)] = "/".join(rest)
+            return (*key, 2), parameters
+        if index >= len(given) or given[index] == "":
+            return None
+        if variable:
+            parameters[variable.group(1)] = given[index]
+            key.append(1)
+        elif segment == given[index]:
+            key.append(0)
+        else:
+            return None
+    if len(given) != len(wanted):
+        return None
+    return tuple(key), parameters
 
 
 def http_api_event(
@@ -227,12 +355,14 @@ def proxy_event(
     source_ip: str = "127.0.0.1",
     request_id: str | None = None,
     received: dt.datetime | None = None,
+    authorizer: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """An API Gateway REST (v1) proxy event, as Lambda receives it.
 
     `body` as bytes is sent as text when `content_type` is a text type and it is UTF-8, else base64; a
     `str` body is sent as text. Repeated headers or query parameters keep every value in the
-    multi-value maps and the last one in the single-value maps, as API Gateway does.
+    multi-value maps and the last one in the single-value maps, as API Gateway does. `authorizer` is
+    `requestContext.authorizer` (a Cognito authorizer's: `{"claims": {...}}`); left out when None.
     """
     header_pairs, query_pairs = list(headers), list(query)
     received = received or dt.datetime.now(dt.UTC)
@@ -240,7 +370,7 @@ def proxy_event(
     text, is_base64 = _event_body(body, content_type)
     single_headers = {name: value for name, value in header_pairs}
     user_agent = next((v for k, v in header_pairs if k.lower() == "user-agent"), None)
-    return {
+    event: dict[str, Any] = {
         "resource": resource,
         "path": path,
         "httpMethod": method.upper(),
@@ -269,6 +399,9 @@ def proxy_event(
         "body": text,
         "isBase64Encoded": is_base64,
     }
+    if authorizer is not None:
+        event["requestContext"]["authorizer"] = dict(authorizer)
+    return event
 
 
 def _event_body(body: bytes | str | None, content_type: str | None) -> tuple[str | None, bool]:
@@ -343,6 +476,13 @@ def _api_gateway_error(status: int, message: str) -> Response:
     return Response(json.dumps({"message": message}), status=status, content_type="application/json")
 
 
+def _unauthorized() -> Response:
+    """API Gateway's UNAUTHORIZED gateway response (a Cognito authorizer refusing a token, or none)."""
+    response = _api_gateway_error(401, "Unauthorized")
+    response.headers["x-amzn-ErrorType"] = "UnauthorizedException"
+    return response
+
+
 class ClientRequest(NamedTuple):
     """The request an API Gateway event stands for, as its client sends it to the local API."""
 
@@ -382,14 +522,38 @@ def body_of(event: Mapping[str, Any]) -> bytes:
 
 
 class LocalApi:
-    """A WSGI app serving the template's API routes against a started `LocalStack`."""
+    """A WSGI app serving the template's API routes against a started `LocalStack`.
 
-    def __init__(self, stack: Any, *, stage: str = "dev", echo_logs: bool = False, log_requests: bool = True):
+    Routes behind a Cognito authorizer need the stack's `physical` (the user pool's id) and
+    `aws.endpoint_url` (the embedded AWS, whose cognito-idp issued the tokens); `authorizers` may give
+    them instead ((API, authorizer name) → anything with `authorize(header_value)` and `header`).
+    """
+
+    def __init__(
+        self,
+        stack: Any,
+        *,
+        stage: str = "dev",
+        echo_logs: bool = False,
+        log_requests: bool = True,
+        authorizers: Mapping[tuple[str, str], Any] | None = None,
+    ):
         self.stack = stack
         self.log_requests = log_requests
         self.stage = stage
         self.echo_logs = echo_logs
-        self.routes = api_routes(stack.template or load_template())
+        template = stack.template or load_template()
+        self.routes = api_routes(template)
+        if authorizers is None:
+            guarded = [route for route in self.routes if route.authorizer is not None]
+            authorizers = (
+                cognito_authorizers(
+                    template, guarded, stack.physical, stack.aws.endpoint_url, {"Stage": stage}
+                )
+                if guarded
+                else {}
+            )
+        self.authorizers = dict(authorizers)
         self._map = Map(
             [
                 Rule(
@@ -399,7 +563,14 @@ class LocalApi:
                     strict_slashes=False,
                 )
                 for index, route in enumerate(self.routes)
+                if route.api == HTTP_API
             ]
+        )
+        rest_first_segments = {_first_segment(r.resource) for r in self.routes if r.api == REST_API}
+        self._http_api_segments = (
+            {_first_segment(r.resource) for r in self.routes if r.api == HTTP_API}
+            - rest_first_segments
+            - {None}
         )
         self._invoke_lock = threading.Lock()
         self._server: BaseWSGIServer | None = None
@@ -411,14 +582,20 @@ class LocalApi:
         return self.handle(request)(environ, start_response)
 
     def handle(self, request: Request) -> Response:
-        try:
-            index, path_parameters = self._map.bind_to_environ(request.environ).match()
-        except (NotFound, MethodNotAllowed):
-            return self._unrouted(request.path)
-        except HTTPException as exc:  # e.g. a redirect for a trailing slash
-            return _api_gateway_error(exc.code or 400, exc.description or "Bad Request")
-        route = self.routes[index]
+        started = time.monotonic()
+        routed = self._route(request)
+        if isinstance(routed, Response):
+            return routed
+        route, path_parameters = routed
         http_api = route.api == HTTP_API
+        authorizer = None
+        if route.authorizer is not None and route.rest_api is not None:
+            guard = self.authorizers[(route.rest_api, route.authorizer)]
+            try:
+                authorizer = {"claims": guard.authorize(request.headers.get(guard.header))}
+            except Unauthorized as refusal:
+                self._log(request, route, 401, started, f" — unauthorized: {refusal}")
+                return _unauthorized()
         fields: dict[str, Any] = {
             "method": request.method,
             "resource": route.resource,
@@ -434,8 +611,7 @@ class LocalApi:
         if http_api:
             event = http_api_event(**fields, raw_query_string=request.query_string.decode("latin-1"))
         else:
-            event = proxy_event(**fields)
-        started = time.monotonic()
+            event = proxy_event(**fields, authorizer=authorizer)
         with self._invoke_lock:  # one invocation at a time: handlers share this process's environment
             try:
                 result = self.stack.invoke(route.logical_id, event, echo_logs=self.echo_logs)
@@ -450,14 +626,60 @@ class LocalApi:
                     response = _api_gateway_error(502, "Internal server error")
             else:
                 response = http_api_response(result) if http_api else http_response(result)
-        elapsed_ms = (time.monotonic() - started) * 1000
+        self._log(request, route, response.status_code, started)
+        return response
+
+    def _route(self, request: Request) -> tuple[Route, dict[str, str]] | Response:
+        """The route a request takes and its path parameters, or API Gateway's answer when none does."""
+        if self._belongs_to_http_api(request.path):
+            try:
+                index, path_parameters = self._map.bind_to_environ(request.environ).match()
+            except (NotFound, MethodNotAllowed):
+                return _api_gateway_error(404, "Not Found")
+            except HTTPException as exc:  # e.g. a redirect for a trailing slash
+                return _api_gateway_error(exc.code or 400, exc.description or "Bad Request")
+            return self.routes[index], path_parameters
+        matched = self._match_rest(request.method, request.path)
+        return self._unrouted(request.path) if matched is None else matched
+
+    def _log(self, request: Request, route: Route, status: int, started: float, note: str = "") -> None:
         if self.log_requests:
+            elapsed_ms = (time.monotonic() - started) * 1000
             print(
                 f"{request.method} {request.full_path.rstrip('?')} → {route.logical_id} "
-                f"{response.status_code} ({elapsed_ms:.0f} ms)",
+                f"{status} ({elapsed_ms:.0f} ms){note}",
                 file=sys.stderr,
             )
-        return response
+
+    def _belongs_to_http_api(self, path: str) -> bool:
+        """Whether a path is the HTTP API's (module docstring: one port serves both APIs)."""
+        if _first_segment(path) in self._http_api_segments:
+            return True
+        return any(
+            route.api == HTTP_API and resource_match(route.resource, path) is not None
+            for route in self.routes
+        )
+
+    def _match_rest(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        """The REST route API Gateway picks: the most specific resource matching the path, then its method
+        (or ANY). None when no resource matches or the chosen one lacks the method: API Gateway does not
+        fall back to a less specific resource."""
+        candidates = []
+        for route in self.routes:
+            if route.api != REST_API:
+                continue
+            matched = resource_match(route.resource, path)
+            if matched is not None:
+                candidates.append((matched[0], route, matched[1]))
+        if not candidates:
+            return None
+        best = min(key for key, _, _ in candidates)
+        on_resource = [(route, parameters) for key, route, parameters in candidates if key == best]
+        for wanted in (method.upper(), "ANY"):
+            for route, parameters in on_resource:
+                if route.method == wanted:
+                    return route, parameters
+        return None
 
     def _unrouted(self, path: str) -> Response:
         """What API Gateway answers a request no route takes. Locally one host serves every API, so it is
@@ -492,6 +714,12 @@ class LocalApi:
     def describe_routes(self) -> list[str]:
         width = max((len(r.resource) for r in self.routes), default=0)
         return [f"  {r.method:<6} {r.resource:<{width}}  → {r.logical_id}" for r in self.routes]
+
+
+def _first_segment(path: str) -> str | None:
+    """The first segment of a path when it is a literal (`/webhooks/{id}` → webhooks), else None."""
+    first = path.strip("/").split("/", 1)[0]
+    return first if first and not _PATH_PARAMETER.search(first) else None
 
 
 class _QuietRequestHandler(WSGIRequestHandler):

@@ -27,11 +27,13 @@ from moto.s3.responses import S3Response
 from moto.server import ThreadedMotoServer
 from werkzeug.datastructures import ImmutableMultiDict
 
+from local.runtime.cognito import create_cognito_resources
 from local.runtime.template import (
     LOCAL_REGION,
     LOCAL_STACK_NAME,
     parameter_defaults,
     resolve,
+    resolve_properties,
     resources_of_type,
 )
 
@@ -199,13 +201,17 @@ class EmbeddedAWS:
     def create_resources(
         self, template: Mapping[str, Any], parameters: Mapping[str, str] | None = None
     ) -> dict[str, str]:
-        """Create the template's DynamoDB tables, S3 buckets and SQS queues.
+        """Create the template's DynamoDB tables, S3 buckets, SQS queues, Cognito user pools (with their app
+        clients and groups, see local.runtime.cognito) and EventBridge Scheduler schedule groups.
 
-        Returns logical id → physical name (table name, bucket name, queue URL), also kept in
-        `self.physical`. Resources that already exist (shared moto state) are reused. `parameters`
-        override the template's parameter defaults. Other resource types (functions, alarms, schedules,
-        ...) are not emulated, and resource `Condition`s are not evaluated: the data resources here are
-        unconditional.
+        Returns logical id → what `Ref` gives (table name, bucket name, queue URL, pool id, app client id,
+        group name, schedule group name), also kept in `self.physical`. Resources that already exist (shared
+        moto state) are reused. `parameters` override the template's parameter defaults. Other resource
+        types (functions, alarms, schedules, ...) are not emulated, and resource `Condition`s are not
+        evaluated: the resources here are unconditional.
+
+        The Cognito endpoint is `endpoint_url` too; moto server answers browsers' CORS preflights itself
+        (flask-cors, every origin), so a page on the local API can call InitiateAuth on it with fetch.
         """
         parameter_values = {**parameter_defaults(template), **(parameters or {})}
         self.physical.update(self._create_queues(template, parameter_values))
@@ -213,7 +219,38 @@ class EmbeddedAWS:
             self.physical[logical_id] = self._create_table(logical_id, resource.get("Properties", {}))
         for logical_id, resource in resources_of_type(template, "AWS::S3::Bucket").items():
             self.physical[logical_id] = self._create_bucket(logical_id, resource.get("Properties", {}))
+        self.physical.update(
+            create_cognito_resources(
+                self.client("cognito-idp"),
+                template,
+                parameter_values,
+                physical=self.physical,
+                region=self.region,
+                name_prefix=self.name_prefix,
+            )
+        )
+        self.physical.update(self._create_schedule_groups(template, parameter_values))
         return dict(self.physical)
+
+    def _create_schedule_groups(
+        self, template: Mapping[str, Any], parameters: Mapping[str, str]
+    ) -> dict[str, str]:
+        """Schedule groups (`Ref` = the group's Name): the management API creates connectors' schedules in
+        them, and moto's CreateSchedule needs the group to exist."""
+        scheduler = self.client("scheduler")
+        names = {}
+        for logical_id, resource in resources_of_type(template, "AWS::Scheduler::ScheduleGroup").items():
+            properties = resolve_properties(
+                resource.get("Properties", {}), self.physical, parameters, region=self.region
+            )
+            name = str(properties.get("Name") or self.physical_name(logical_id))
+            try:
+                scheduler.get_schedule_group(Name=name)  # made by another EmbeddedAWS: keep its schedules
+            except scheduler.exceptions.ResourceNotFoundException:
+                tags = [{"Key": t["Key"], "Value": t["Value"]} for t in properties.get("Tags", [])]
+                scheduler.create_schedule_group(Name=name, Tags=tags)
+            names[logical_id] = name
+        return names
 
     def _create_table(self, logical_id: str, properties: Mapping[str, Any]) -> str:
         dynamodb = self.client("dynamodb")

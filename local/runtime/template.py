@@ -1,8 +1,9 @@
 """Read template.yaml the way the local stack needs it: resources, functions and their environment.
 
-template.yaml is the single source of truth: the embedded AWS creates its tables, buckets and queues from it,
-and the local runner gives each handler the environment SAM would give it in AWS. Only the small subset of
-intrinsic functions that those values use is resolved here; this is not a CloudFormation engine.
+template.yaml is the single source of truth: the embedded AWS creates its tables, buckets, queues, user pools
+and schedule groups from it, and the local runner gives each handler the environment SAM would give it in
+AWS. Only the small subset of intrinsic functions that those values use is resolved here; this is not a
+CloudFormation engine.
 """
 
 from __future__ import annotations
@@ -155,7 +156,21 @@ _ARN_FORMATS = {
     "AWS::Serverless::Function": "arn:aws:lambda:{region}:{account}:function:{name}",
     "AWS::Lambda::Function": "arn:aws:lambda:{region}:{account}:function:{name}",
     "AWS::IAM::Role": "arn:aws:iam::{account}:role/{name}",
+    "AWS::Cognito::UserPool": "arn:aws:cognito-idp:{region}:{account}:userpool/{name}",  # name: the pool id
+    "AWS::Scheduler::ScheduleGroup": "arn:aws:scheduler:{region}:{account}:schedule-group/{name}",
 }
+
+# Types whose `Ref` is their name, and the property naming them: what Ref / GetAtt .Arn give for such a
+# resource when the embedded AWS does not create it (functions, roles) — the property's value, else
+# `invoice-relay-local-<logical id in lower case>` (the embedded AWS's naming).
+_NAME_PROPERTIES = {
+    "AWS::Serverless::Function": "FunctionName",
+    "AWS::Lambda::Function": "FunctionName",
+    "AWS::IAM::Role": "RoleName",
+    "AWS::Scheduler::ScheduleGroup": "Name",
+}
+
+_COGNITO_ENDPOINT = "cognito-idp.{region}.amazonaws.com/{pool_id}"
 
 _SUB_PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
 
@@ -168,6 +183,7 @@ def resolve(
     resource_types: Mapping[str, str] | None = None,
     attributes: Mapping[str, str] | None = None,
     region: str = LOCAL_REGION,
+    resources: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
     """Resolve a template value (literal, Ref, Fn::Sub, Fn::GetAtt, Fn::Join, Fn::Select) to a string.
 
@@ -176,11 +192,40 @@ def resolve(
     - `attributes`: exact `"LogicalId.Attribute"` values known at run time (e.g. real ARNs from the
       embedded AWS); otherwise `.Arn` is a fake ARN in `region` / account 123456789012, built from
       `resource_types` (logical id → type) when known.
+    - `resources`: the template's resources (logical id → resource). With them, a function, role or schedule
+      group the embedded AWS does not create still resolves: Ref to its name property (FunctionName,
+      RoleName, Name), else `invoice-relay-local-<logical id in lower case>`; GetAtt .Arn to that name's ARN.
+    Cognito: Ref of a user pool is its id, of an app client the client id, of a group its name (all in
+    `physical`); GetAtt UserPool.Arn / ProviderName / ProviderURL / UserPoolId and UserPoolClient.ClientId
+    are derived from them.
     Pseudo parameters: AWS::Region → `region`, AWS::AccountId → 123456789012, AWS::Partition → aws,
     AWS::StackName → invoice-relay-local.
     """
-    context = _Resolution(physical, parameters, resource_types or {}, attributes or {}, region)
+    resources = resources or {}
+    types = {**{lid: str(r.get("Type", "")) for lid, r in resources.items()}, **(resource_types or {})}
+    context = _Resolution(physical, parameters, types, attributes or {}, region, resources)
     return context.resolve(value)
+
+
+def resolve_properties(
+    value: Any,
+    physical: Mapping[str, str],
+    parameters: Mapping[str, str],
+    **options: Any,
+) -> Any:
+    """A resource's Properties with every intrinsic in them resolved (see `resolve`; same options), and
+    every literal kept as it is (numbers and booleans stay numbers and booleans, as the AWS APIs want)."""
+    if isinstance(value, Mapping):
+        if len(value) == 1 and _is_intrinsic(next(iter(value))):
+            return resolve(value, physical, parameters, **options)
+        return {key: resolve_properties(item, physical, parameters, **options) for key, item in value.items()}
+    if isinstance(value, list):
+        return [resolve_properties(item, physical, parameters, **options) for item in value]
+    return value
+
+
+def _is_intrinsic(key: str) -> bool:
+    return key == "Ref" or key.startswith("Fn::")
 
 
 @dataclass(frozen=True)
@@ -190,6 +235,7 @@ class _Resolution:
     resource_types: Mapping[str, str]
     attributes: Mapping[str, str]
     region: str
+    resources: Mapping[str, Mapping[str, Any]]
 
     def resolve(self, value: Any) -> str:
         if isinstance(value, bool):
@@ -222,21 +268,42 @@ class _Resolution:
             return str(self.parameters[name])
         if name in self.physical:
             return self.physical[name]
+        if (named := self.named(name)) is not None:
+            return named
         raise KeyError(f"Ref {name}: neither a parameter nor a created resource")
+
+    def named(self, logical_id: str) -> str | None:
+        """The name of a resource not created locally whose Ref is its name (see `_NAME_PROPERTIES`)."""
+        resource = self.resources.get(logical_id)
+        name_property = _NAME_PROPERTIES.get(self.resource_types.get(logical_id, ""))
+        if resource is None or name_property is None:
+            return None
+        name = resource.get("Properties", {}).get(name_property)
+        return self.resolve(name) if name is not None else f"{LOCAL_STACK_NAME}-{logical_id.lower()}"
 
     def get_att(self, logical_id: str, attribute: str) -> str:
         known = self.attributes.get(f"{logical_id}.{attribute}")
         if known is not None:
             return known
-        if logical_id not in self.physical:
+        if logical_id in self.physical:
+            physical = self.physical[logical_id]
+        elif (named := self.named(logical_id)) is not None:
+            physical = named
+        else:
             raise KeyError(f"GetAtt {logical_id}.{attribute}: resource not created locally")
-        physical = self.physical[logical_id]
+        resource_type = self.resource_types.get(logical_id, "")
+        if resource_type == "AWS::Cognito::UserPool" and attribute in ("ProviderName", "ProviderURL"):
+            provider = _COGNITO_ENDPOINT.format(region=self.region, pool_id=physical)
+            return provider if attribute == "ProviderName" else f"https://{provider}"
+        if (resource_type, attribute) in (
+            ("AWS::Cognito::UserPool", "UserPoolId"),
+            ("AWS::Cognito::UserPoolClient", "ClientId"),
+        ):
+            return physical
         # SQS: Ref is the queue URL, the name is its last path segment.
         name = physical.rstrip("/").rsplit("/", 1)[-1] if "://" in physical else physical
         if attribute == "Arn":
-            arn_format = _ARN_FORMATS.get(
-                self.resource_types.get(logical_id, ""), "arn:aws:cloudformation:{region}:{account}:{name}"
-            )
+            arn_format = _ARN_FORMATS.get(resource_type, "arn:aws:cloudformation:{region}:{account}:{name}")
             return arn_format.format(region=self.region, account=LOCAL_ACCOUNT_ID, name=name)
         if attribute == "QueueName":
             return name
@@ -275,8 +342,7 @@ def function_environment(
     """
     spec = functions(template)[logical_id]
     parameter_values = {**parameter_defaults(template), **(parameters or {})}
-    resource_types = {lid: resource.get("Type", "") for lid, resource in template["Resources"].items()}
     return {
-        name: resolve(value, physical, parameter_values, resource_types=resource_types)
+        name: resolve(value, physical, parameter_values, resources=template["Resources"])
         for name, value in spec.environment.items()
     }

@@ -5,6 +5,11 @@
 
 The demo ids, secrets and records come from `local.scenarios.fixtures`. Nothing here ships to Lambda: the
 connectors point at the sandboxes through their base URLs, as they would point at the real APIs.
+
+Signing in to the management API: `stack.demo_users` = {"admin": ("demo-admin", password), "viewer":
+("demo-viewer", password)} (groups `admins` / `viewers`, new random passwords at every start), on the Cognito
+at `stack.cognito_endpoint` with app client `stack.user_pool_client_id` (pool `stack.user_pool_id`); see
+`local.runtime.cognito.sign_in`.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import secrets
 from typing import Any, Self
 
+from local.runtime.cognito import seed_demo_users
 from local.runtime.platform import STAGE, LocalPlatform
 from local.sandboxes.clearnox import ClearnoxSandbox
 from local.sandboxes.freshbooks import FreshBooksSandbox
@@ -42,10 +48,15 @@ class LocalStack(LocalPlatform):
         self.shop: ShopSandbox | None = None
         self.freshbooks: FreshBooksSandbox | None = None
         self.clearnox: ClearnoxSandbox | None = None
+        # role ("admin", "viewer") → (username, password) of the demo operators; set by start().
+        self.demo_users: dict[str, tuple[str, str]] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------------
     def start(self) -> Self:
         super().start()
+        # The demo operators sign in to the management API (admin page, CLI) with these; new passwords on
+        # every start.
+        self.demo_users = seed_demo_users(self.aws.client("cognito-idp"), self.user_pool_id)
         self.servicetrade.start()
         if self.seed_demo:
             # Vendor bills and an external invoice wait in pending_accounting too: not ours to transfer.
@@ -61,6 +72,22 @@ class LocalStack(LocalPlatform):
             if sandbox is not None and sandbox.running:
                 sandbox.stop()
         super().stop()
+
+    # -- sign-in (Cognito) -------------------------------------------------------------------------------
+    @property
+    def cognito_endpoint(self) -> str:
+        """Where clients call Cognito (InitiateAuth...): the embedded AWS, as
+        `https://cognito-idp.<region>.amazonaws.com/` is deployed."""
+        return self.aws.endpoint_url
+
+    @property
+    def user_pool_id(self) -> str:
+        return self.physical["UserPool"]
+
+    @property
+    def user_pool_client_id(self) -> str:
+        """The app client the admin page and the CLI sign in with (public, USER_PASSWORD_AUTH)."""
+        return self.physical["UserPoolClient"]
 
     # -- connectors --------------------------------------------------------------------------------------
     def register(self, connector_id: str, name: str, source: dict[str, Any], target: dict[str, Any]) -> Any:

@@ -168,12 +168,15 @@ def test_the_oauth_callback_reads_the_query_string(api: LocalApi) -> None:
 
 
 def test_paths_and_methods_without_a_route_answer_like_the_http_api(api: LocalApi) -> None:
-    unknown = requests.post(f"{api.url}/nowhere", data=b"{}", timeout=10)
+    unknown = requests.post(f"{api.url}/webhooks/{DEMO_CONNECTOR_ID}/nowhere", data=b"{}", timeout=10)
     wrong_method = requests.get(f"{api.url}/webhooks/{DEMO_CONNECTOR_ID}", timeout=10)
 
     for response in (unknown, wrong_method):
         assert response.status_code == 404
         assert response.json() == {"message": "Not Found"}
+    # Any other path belongs to the management API (REST, /{proxy+} behind Cognito): no token, 401.
+    elsewhere = requests.post(f"{api.url}/nowhere", data=b"{}", timeout=10)
+    assert (elsewhere.status_code, elsewhere.json()) == (401, {"message": "Unauthorized"})
 
 
 def test_a_handler_that_raises_is_a_500(api: LocalApi, monkeypatch: pytest.MonkeyPatch) -> None:
