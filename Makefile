@@ -29,8 +29,12 @@ $(STAMP): requirements-dev.txt requirements-lock.txt shared/requirements.txt
 
 venv: $(STAMP) ## Create the virtualenv with the pinned dependencies
 
-cli: $(STAMP) ## Install the ops command line into the venv
+CLI_STAMP := $(VENV)/.cli-installed
+$(CLI_STAMP): $(STAMP) cli/pyproject.toml
 	$(VENV)/bin/pip install --quiet -e cli
+	@touch $@
+
+cli: $(CLI_STAMP) ## Install the ops command line (`relay`) into the venv
 
 lint: $(STAMP) ## ruff (lint + format check)
 	$(VENV)/bin/ruff check .
@@ -59,7 +63,7 @@ checkov: $(CHECKOV_STAMP) ## checkov on template.yaml (CloudFormation checks, SA
 build: $(STAMP) ## sam build (needs python3.13 on PATH: the venv provides it)
 	$(VENV)/bin/sam build --template template.yaml --cached --parallel
 
-unit: $(STAMP) cli ## pytest only
+unit: $(STAMP) $(CLI_STAMP) ## pytest only
 	$(PY) -m pytest
 
 test: lint validate checkov build unit ## Everything CI runs: lint, template checks, checkov, sam build, all tests
@@ -74,7 +78,7 @@ invoke: $(STAMP) ## Run one function like `sam local invoke`: make invoke FN=Pol
 	@[ -n "$(FN)" ] && [ -n "$(EVENT)" ] || { echo "usage: make invoke FN=<LogicalId> EVENT=events/<file>.json" >&2; exit 2; }
 	@$(PY) -m local.commands.invoke $(FN) $(EVENT)
 
-api: $(STAMP) cli ## Serve the template's API routes on 127.0.0.1:3000, like `sam local start-api`
+api: $(STAMP) $(CLI_STAMP) ## Serve the template's API routes on 127.0.0.1:3000, like `sam local start-api`
 	$(PY) -m local.commands.api
 
 logs: $(STAMP) ## Show the structured logs of the last local runs: make logs [LAST=N]

@@ -1,13 +1,19 @@
 """The SQS → Lambda event source mapping, locally: receive from the delivery queue, invoke the consumer
 with a real SQS event, delete what succeeded, leave failed records (`batchItemFailures`) for redelivery.
+
+`drain` feeds a queue until it is empty (called by the demo and the tests); `QueuePump` keeps doing it in a
+thread, as the mapping polls for ever (`make api`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import sys
+import threading
 import time
+import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 import boto3
 
@@ -58,13 +64,16 @@ def drain(
     batch_size: int = 10,
     max_batches: int = 50,
     wait_for_delayed: float = 0.0,
+    sqs: Any | None = None,
+    retry_after: int = 0,
 ) -> dict[str, int]:
     """Feed the queue to `invoke` until it is empty (or `max_batches`); returns counts.
 
-    Failed records are made visible again at once (locally there is no point in waiting out the
-    visibility timeout). With `wait_for_delayed` > 0, keeps polling that long for delayed messages.
+    Failed records are made visible again after `retry_after` seconds, at once by default (locally there is
+    no point in waiting out the visibility timeout). With `wait_for_delayed` > 0, keeps polling that long
+    for delayed messages. `sqs`: the client to use (default: a new one from the environment).
     """
-    sqs = boto3.client("sqs")
+    sqs = sqs or boto3.client("sqs")
     arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     counts = {"batches": 0, "records": 0, "failed": 0}
     deadline = time.monotonic() + wait_for_delayed
@@ -94,7 +103,7 @@ def drain(
         for message in received:
             if message["MessageId"] in failed:
                 sqs.change_message_visibility(
-                    QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                    QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=retry_after
                 )
         counts["batches"] += 1
         counts["records"] += len(received)
@@ -138,3 +147,105 @@ def redrive(dead_letter_url: str, queue_url: str) -> int:
             )
             sqs.delete_message(QueueUrl=dead_letter_url, ReceiptHandle=message["ReceiptHandle"])
             moved += 1
+
+
+class QueuePump:
+    """The event source mapping as a thread: drains the queue into the consumer whenever it has messages
+    (delayed ones once they are visible), looking every `poll_interval` seconds while it is empty.
+
+        pump = QueuePump(url, lambda event: platform.invoke("DeliverFunction", event), batch_size=25,
+                         sqs_client=aws.client("sqs")).start()
+        pump.stop()
+
+    `invoke` must be safe to call from this thread (LocalPlatform.invoke is: it waits for its turn). A
+    failed record is received again after `retry_after` seconds, so a poison message reaches the queue's
+    dead-letter queue after its maxReceiveCount receives without a tight loop.
+    """
+
+    def __init__(
+        self,
+        queue_url: str,
+        invoke: Callable[[dict[str, Any]], dict[str, Any]],
+        *,
+        batch_size: int = 10,
+        sqs_client: Any | None = None,
+        poll_interval: float = 0.5,
+        retry_after: int = 5,
+        consumer: str = "the consumer",
+        log: bool = True,
+    ):
+        self.queue_url = queue_url
+        self.invoke = invoke
+        self.batch_size = batch_size
+        # A client of its own: boto3's default session is not safe to share across threads.
+        self.sqs = sqs_client or boto3.session.Session().client("sqs")
+        self.poll_interval = poll_interval
+        self.retry_after = retry_after
+        self.consumer = consumer
+        self.log = log
+        self.counts = {"batches": 0, "records": 0, "failed": 0}
+        self._passes = 0  # drain passes that found the queue empty
+        self._changed = threading.Condition()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_error = ""
+
+    def start(self) -> Self:
+        """Start pumping in a thread."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="local-queue-pump", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop after the batch in progress (waiting up to `timeout` seconds for it)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=timeout)
+        self._thread = None
+
+    @property
+    def running(self) -> bool:
+        """True between `start` and `stop`."""
+        return self._thread is not None
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Wait until the pump has found the queue empty (no visible message) after this call; False on
+        timeout. Messages still delayed or waiting to be retried are not visible yet."""
+        with self._changed:
+            wanted = self._passes + 2  # one pass may have started before the caller's messages arrived
+            return self._changed.wait_for(lambda: self._passes >= wanted, timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                counts = drain(
+                    self.queue_url,
+                    self.invoke,
+                    batch_size=self.batch_size,
+                    sqs=self.sqs,
+                    retry_after=self.retry_after,
+                )
+            except Exception as exc:  # the embedded AWS stopping, ...: said once, tried again
+                message = f"{type(exc).__name__}: {exc}"
+                if message != self._last_error:
+                    self._last_error = message
+                    print(f"queue pump: {message}", file=sys.stderr)
+                    traceback.print_exc(file=sys.stderr)
+                self._stop.wait(self.poll_interval)
+                continue
+            with self._changed:
+                for name, value in counts.items():
+                    self.counts[name] += value
+                if not counts["records"]:
+                    self._passes += 1
+                self._changed.notify_all()
+            if counts["records"]:
+                if self.log:
+                    print(
+                        f"queue pump: {counts['records']} record(s) in {counts['batches']} batch(es) → "
+                        f"{self.consumer}, {counts['failed']} failed",
+                        file=sys.stderr,
+                    )
+                continue  # more may be waiting: drain again before sleeping
+            self._stop.wait(self.poll_interval)

@@ -133,6 +133,7 @@ def reset_layer_caches() -> None:
     """Forget per-container caches (settings, clients) — a new local stack is a new 'container'."""
     from aws_lambda_powertools.utilities import parameters
 
+    from invoice_relay.control import credentials, history, management, plane, schedules
     from invoice_relay.pipeline.deliver_function import _idempotent_delivery, idempotency_config
     from invoice_relay.pipeline.queue import sqs_client
     from invoice_relay.pipeline.services import services
@@ -143,6 +144,15 @@ def reset_layer_caches() -> None:
     for cached in (services, settings, s3_client, state_table, sqs_client):
         cached.cache_clear()
     for cached in (_idempotent_delivery, idempotency_config):
+        cached.cache_clear()
+    # the management API's clients and logic (a new stack's endpoints and resources)
+    for cached in (
+        management.management,
+        plane.lambda_client,
+        schedules.scheduler_client,
+        credentials.secrets_client,
+        history.sqs_client,
+    ):
         cached.cache_clear()
     parameters.clear_caches()
     _last_function.clear()

@@ -25,7 +25,7 @@ from typing import Any
 
 from invoice_relay.partners.freshbooks import callbacks
 from invoice_relay.webhooks import standard
-from local.runtime.api_gateway import body_of, http_api_event, request_of
+from local.runtime.api_gateway import body_of, http_api_event, proxy_event, request_of
 from local.runtime.platform import STAGE
 from local.scenarios import fixtures
 
@@ -189,11 +189,47 @@ def sample_events() -> dict[str, dict[str, Any]]:
     }
 
 
+# The claims API Gateway's Cognito authorizer passes for the demo admin (every value a string).
+DEMO_ADMIN_CLAIMS = {"cognito:username": "demo-admin", "cognito:groups": "admins", "token_use": "id"}
+
+
+def management_request(
+    method: str, path: str, body: Any = None, *, sent: dt.datetime = _SENT
+) -> dict[str, Any]:
+    """The REST event ManagementApiFunction receives for a request of the demo admin (token accepted)."""
+    text = json.dumps(body) if body is not None else None
+    return proxy_event(
+        method=method,
+        resource="/{proxy+}",
+        path=path,
+        path_parameters={"proxy": path.lstrip("/")},
+        headers=[("Host", _HOST), *([("Content-Type", "application/json")] if text else [])],
+        body=text,
+        content_type="application/json" if text else None,
+        stage=STAGE,
+        request_id=_request_id(f"{method} {path}".encode(), sent),
+        received=sent,
+        authorizer={"claims": DEMO_ADMIN_CLAIMS},
+    )
+
+
+def management_samples() -> dict[str, dict[str, Any]]:
+    """File name → a management API request of the demo admin."""
+    return {
+        "management_list_connectors.json": management_request("GET", "/connectors"),
+        "management_run_now.json": management_request(
+            "POST", f"/connectors/{fixtures.SERVICETRADE_CONNECTOR_ID}/runs", {"kind": "poll"}
+        ),
+    }
+
+
 def write_sample_events(directory: Path = EVENTS_DIR) -> list[Path]:
-    """Write every webhook sample and `oauth_connect.json` as pretty JSON; returns the paths."""
+    """Write every webhook sample, the management requests and `oauth_connect.json` as pretty JSON;
+    returns the paths."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, event in {**sample_events(), "oauth_connect.json": oauth_connect()}.items():
+    samples = {**sample_events(), **management_samples(), "oauth_connect.json": oauth_connect()}
+    for name, event in samples.items():
         path = directory / name
         path.write_text(json.dumps(event, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         written.append(path)

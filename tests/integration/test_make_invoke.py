@@ -27,6 +27,8 @@ SAMPLES = {
     "webhook_shop_payment_captured.json": "WebhookFunction",
     "webhook_freshbooks_callback_verify.json": "WebhookFunction",
     "webhook_freshbooks_payment_create.json": "WebhookFunction",
+    "management_list_connectors.json": "ManagementApiFunction",
+    "management_run_now.json": "ManagementApiFunction",
 }
 
 

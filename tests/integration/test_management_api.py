@@ -30,6 +30,9 @@ SECRET_VALUE = "s3cr3t-value-never-shown"
 def stack() -> Iterator[LocalStack]:
     with LocalStack(seed_demo=False) as local:
         local.servicetrade.seed_demo_data(count=12, vendor_bills=0, external_invoices=0)
+        # "Run now" invokes asynchronously: the local Lambda service runs it (no scheduler, no queue pump:
+        # the tests drive those themselves).
+        local.start_background(schedules=False, delivery_queue=False, log=False)
         yield local
 
 
@@ -221,7 +224,7 @@ def test_lifecycle_start_run_now_pause_delete(stack: LocalStack) -> None:
     assert status == 202 and requested["kind"] == "poll" and requested["function"].endswith("-poll")
 
     # The asynchronous invoke reached the poll function (the local Lambda service runs it)
-    stack.wait_for_invocations()
+    assert stack.lambda_service is not None and stack.lambda_service.wait_idle(60)
     runs = call(stack, "GET", "/connectors/acme-life/runs", claims=VIEWER)[1]["runs"]
     assert runs and runs[0]["kind"] == "poll" and runs[0]["status"] == "succeeded"
 
