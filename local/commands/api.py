@@ -63,6 +63,13 @@ def main(argv: list[str] | None = None) -> int:
             f"delivery queue drained into DeliverFunction (batch size "
             f"{sqs_batch_size(stack.template, 'DeliverFunction')}) as messages arrive"
         )
+        admin, viewer = stack.demo_users["admin"], stack.demo_users["viewer"]
+        print(
+            f"\nadmin page        {api.url}/admin   (Swagger UI: {api.url}/swagger)\n"
+            f"  demo admin      {admin[0]} / {admin[1]}\n"
+            f"  demo viewer     {viewer[0]} / {viewer[1]}\n"
+            f"  command line    relay login --username {admin[0]}   (then: relay connectors list)"
+        )
         print(
             f"\nconnector {fixtures.SHOP_CONNECTOR_ID} takes signed webhooks; send the samples with\n"
             f"  python -m local.commands.sample_events --post {api.url}\n"

@@ -100,7 +100,18 @@ class LocalStack(LocalPlatform):
             {"connector_id": connector_id, "name": name, "source": source, "target": target}
         )
         ConnectorStore(state_table(self.table_name)).put(config)
+        self.schedule(config)
         return config
+
+    def schedule(self, config: Any) -> None:
+        """Give a connector registered here its schedules, as the management API does for the ones it
+        creates (they fire only while the platform's scheduler runs: `make api`)."""
+        import os
+
+        from invoice_relay.control.schedules import ConnectorSchedules, ScheduleTargets
+
+        env = {**os.environ, **self.environment("ManagementApiFunction")}
+        ConnectorSchedules(ScheduleTargets.from_environment(env), self.aws.client("scheduler")).sync(config)
 
     def servicetrade_source(
         self, connector_id: str, *, page_size: int = 20, legacy_session: bool = False
