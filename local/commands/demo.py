@@ -112,6 +112,7 @@ def main() -> int:
         )
         order_to_invoice(stack)
         document_bundles(stack)
+        managed_connector(stack)
     print(f"\nstructured logs   {LOG_DIR.relative_to(REPO)}/ (`make logs`)")
     return 0
 
@@ -178,6 +179,95 @@ def document_bundles(stack: LocalStack) -> None:
         print(f"Clearnox import   bundle {upload.bundle_id}: HTTP {upload.status}, {documents} documents")
     again = stack.invoke("BundleFunction", _event("bundle_schedule.json"))
     print(f"second run        {again['message']} — nothing is sent twice")
+
+
+def managed_connector(stack: LocalStack) -> None:
+    """The control plane: sign in as the demo admin, create a connector through the management API (as the
+    admin page and `relay` do), start it, run it now, read its runs and its log, find an invoice by number,
+    download its import file, pause it — and see that a viewer may read but not change anything."""
+    import time
+
+    import requests
+
+    from local.runtime.api_gateway import LocalApi
+    from local.runtime.cognito import sign_in
+
+    print("\n— the control plane (management API, as the admin page and `relay` use it) —")
+    stack.servicetrade.seed_demo_data(count=8, broken=1, seed=2026, credits=0)
+    api = LocalApi(stack, log_requests=False).start(port=0)
+    stack.start_background(schedules=False, delivery_queue=False, log=False)
+    try:
+        (admin_name, admin_password), (viewer_name, viewer_password) = (
+            stack.demo_users["admin"],
+            stack.demo_users["viewer"],
+        )
+
+        def session(name: str, password: str) -> requests.Session:
+            token = sign_in(stack.cognito_endpoint, stack.user_pool_client_id, name, password)["IdToken"]
+            http = requests.Session()
+            http.headers["Authorization"] = token
+            return http
+
+        admin, viewer = session(admin_name, admin_password), session(viewer_name, viewer_password)
+        base = f"{api.url}/connectors"
+        print(f"signed in         {admin_name} (admins), {viewer_name} (viewers) — Cognito ID tokens")
+        body = {
+            "connector_id": "demo-managed",
+            "name": "Acme Field Services → accounting import",
+            "source": {"system": "servicetrade", "base_url": stack.servicetrade.base_url, "page_size": 5},
+            "target": {"system": "flatfile", "template": "generic_csv"},
+            "schedules": {"poll": "rate(15 minutes)", "export": "cron(0 18 * * ? *)"},
+            "timezone": "Europe/London",
+            "credentials": {"source": {"credentials_secret": stack.servicetrade.client_credentials()}},
+        }
+        created = admin.post(base, json=body, timeout=30).json()
+        print(
+            f"POST /connectors  {created['connector_id']}: {created['status']} ({created['paused_reason']}); "
+            + ", ".join(f"{s['run']} {s['expression']} {s['state']}" for s in created["schedules"])
+        )
+        print(f"  credentials     stored in Secrets Manager as {created['source']['credentials_secret']}")
+        refused = viewer.post(f"{base}/demo-managed/start", timeout=30)
+        print(f"viewer start      HTTP {refused.status_code}: {refused.json()['message']}")
+        started = admin.post(f"{base}/demo-managed/start", timeout=30).json()
+        states = ", ".join(s["state"] for s in started["schedules"])
+        print(f"start             {started['status']}: schedules {states}")
+        for kind in ("poll", "export"):
+            asked = time.monotonic()
+            answer = admin.post(f"{base}/demo-managed/runs", json={"kind": kind}, timeout=30)
+            assert stack.lambda_service is not None
+            stack.lambda_service.wait_idle(120)
+            run = admin.get(f"{base}/demo-managed/runs", params={"limit": 1}, timeout=30).json()["runs"][0]
+            counts, took = json.dumps(run["counts"], sort_keys=True), time.monotonic() - asked
+            print(
+                f"run now ({kind:<6}) HTTP {answer.status_code} → run {run['run_id']} {run['status']} "
+                f"{counts}  (visible after {took:.1f} s)"
+            )
+        log = admin.get(f"{api.url}/runs/{run['run_id']}", timeout=30).json()
+        print("run log (export, from GET /runs/{id}):")
+        for event in log["events"][:6]:
+            print(f"  {event['at'][11:23]} {event['level'].upper():<5} {event['message'][:110]}")
+        files = admin.get(f"{base}/demo-managed/files", timeout=30).json()["files"]
+        if files:
+            file = files[0]
+            print(
+                f"import file       {file['name']} ({file['size']} bytes), link valid {file['expires_in']} s"
+            )
+        number = str(stack.servicetrade.invoices()[0]["invoiceNumber"])
+        where = viewer.get(f"{api.url}/documents", params={"number": number}, timeout=30).json()["documents"]
+        for document in where:
+            print(
+                f"where is {number}?  connector {document['connector_id']}: {document['state']}"
+                f" in {document['export_file'] or '-'}"
+            )
+        paused = admin.post(f"{base}/demo-managed/pause", timeout=30).json()
+        health, last = paused["health"], paused["health"]["last_run"]
+        print(
+            f"pause             {paused['status']} ({paused['paused_reason']}); last run "
+            f"{last['kind']} {last['status']}, failing streak {health['failing_streak']}"
+        )
+    finally:
+        stack.stop_background()
+        api.stop()
 
 
 def _print_failures(stack: LocalStack) -> None:
