@@ -437,3 +437,18 @@ def _dead(sqs: Any, dlq: str, connector_id: str, source_id: str) -> dict[str, An
     }
     sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(item))
     return item
+
+
+def test_the_readme_example_connector_is_created_as_it_is(stack: LocalStack) -> None:
+    from pathlib import Path
+
+    example = json.loads(
+        (Path(__file__).resolve().parents[2] / "tools" / "connector.example.json").read_text()
+    )
+    example["source"]["base_url"] = stack.servicetrade.base_url
+    example["credentials"] = {"source": {"credentials_secret": stack.servicetrade.client_credentials()}}
+    status, body = call(stack, "POST", "/connectors", example)
+    assert status == 201, body
+    assert (
+        body["target"]["template"] == "example_legacy_header_detail" and body["timezone"] == "Europe/London"
+    )
