@@ -452,3 +452,92 @@ def test_the_readme_example_connector_is_created_as_it_is(stack: LocalStack) -> 
     assert (
         body["target"]["template"] == "example_legacy_header_detail" and body["timezone"] == "Europe/London"
     )
+
+
+# -- webhooks held while paused, and dead letters delivered exactly once (shop → FreshBooks) ----------------
+
+
+@pytest.fixture(scope="module")
+def shop(stack: LocalStack) -> str:
+    stack.add_shop_connector("acme-shop")
+    return "acme-shop"
+
+
+def _webhook(stack: LocalStack, connector_id: str, order: dict[str, Any]) -> dict[str, Any]:
+    import datetime as dt
+
+    from local.scenarios.sample_events import shop_webhook
+
+    event = shop_webhook(
+        "order.created",
+        order,
+        message_id=f"msg_{connector_id}_{order['id']}",
+        sent=dt.datetime.now(dt.UTC),
+        connector_id=connector_id,
+    )
+    return stack.invoke("WebhookFunction", event)
+
+
+def test_a_paused_connectors_webhooks_are_held_then_delivered_on_start(stack: LocalStack, shop: str) -> None:
+    freshbooks = stack.freshbooks
+    assert freshbooks is not None and stack.shop is not None
+    order = stack.shop.orders()[0]
+    before = len(freshbooks.invoices())
+    assert call(stack, "POST", f"/connectors/{shop}/pause")[1]["status"] == "paused"
+
+    assert _webhook(stack, shop, order)["statusCode"] == 202  # accepted while paused...
+    stack.drain_delivery_queue()
+    assert len(freshbooks.invoices()) == before  # ...and held, not delivered, not dead-lettered
+    health = call(stack, "GET", f"/connectors/{shop}", claims=VIEWER)[1]["health"]
+    assert health["held"] == 1 and health["dead_letters"] == 0
+
+    assert call(stack, "POST", f"/connectors/{shop}/start")[1]["health"]["held"] == 0
+    stack.drain_delivery_queue()
+    assert len(freshbooks.invoices()) == before + 1
+
+
+def test_a_dead_letter_replayed_is_delivered_exactly_once(stack: LocalStack, shop: str) -> None:
+    freshbooks = stack.freshbooks
+    assert freshbooks is not None and stack.shop is not None
+    order = stack.shop.orders()[1]
+    sqs = boto3.client("sqs")
+    dlq = stack.physical["DeliveryDeadLetterQueue"]
+    # the intake queues the work; the queue gives up on it (as after five failed receives): in the DLQ twice
+    assert _webhook(stack, shop, order)["statusCode"] == 202
+    (message,) = sqs.receive_message(QueueUrl=stack.delivery_queue_url, MaxNumberOfMessages=10)["Messages"]
+    sqs.delete_message(QueueUrl=stack.delivery_queue_url, ReceiptHandle=message["ReceiptHandle"])
+    for _ in range(2):
+        sqs.send_message(QueueUrl=dlq, MessageBody=message["Body"])
+    before = len(freshbooks.invoices())
+
+    letters = call(stack, "GET", f"/connectors/{shop}/dead-letters", claims=VIEWER)[1]["items"]
+    assert [letter["summary"] for letter in letters] == [
+        f"order.created {order['id']}"
+    ]  # one work, one letter
+    assert call(stack, "POST", f"/connectors/{shop}/dead-letters/replay", {})[1] == {"replayed": 1}
+    stack.drain_delivery_queue()
+    assert len(freshbooks.invoices()) == before + 1
+
+    # the same work dead-lettered and replayed again (an operator's second try): still one invoice
+    sqs.send_message(QueueUrl=dlq, MessageBody=message["Body"])
+    assert call(stack, "POST", f"/connectors/{shop}/dead-letters/replay", {})[1] == {"replayed": 1}
+    stack.drain_delivery_queue()
+    assert len(freshbooks.invoices()) == before + 1
+    assert call(stack, "GET", f"/connectors/{shop}/dead-letters", claims=VIEWER)[1]["items"] == []
+
+
+def test_deliver_function_files_a_record_failing_on_its_last_attempt(stack: LocalStack) -> None:
+    from invoice_relay.storage.dead_letters import DeadLetters
+    from invoice_relay.storage.table import state_table
+    from local.runtime.event_source import sqs_event
+
+    call(stack, "POST", "/connectors", servicetrade_connector(stack, "acme-last"))
+    body = json.dumps({"connector_id": "acme-last", "source_system": "servicetrade", "event_type": "x"})
+    message = {"MessageId": "m-1", "ReceiptHandle": "r-1", "Body": body}
+    message["Attributes"] = {"ApproximateReceiveCount": "5"}  # the queue's maxReceiveCount: its last attempt
+    event = sqs_event("arn:aws:sqs:us-east-1:123456789012:q", [message])
+    # a batch whose every record failed fails the invocation (Powertools): SQS moves the record to the DLQ
+    with pytest.raises(Exception, match="All records failed"):
+        stack.invoke("DeliverFunction", event)
+    (letter,) = DeadLetters(state_table(stack.table_name)).items("acme-last")
+    assert "not a work item" in letter.reason and letter.attempts == 5
