@@ -13,9 +13,11 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any, Self
+from typing import Any
 
 import boto3
+
+from local.runtime.background import BackgroundLoop
 
 
 def sqs_event(queue_arn: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
@@ -149,7 +151,7 @@ def redrive(dead_letter_url: str, queue_url: str) -> int:
             moved += 1
 
 
-class QueuePump:
+class QueuePump(BackgroundLoop):
     """The event source mapping as a thread: drains the queue into the consumer whenever it has messages
     (delayed ones once they are visible), looking every `poll_interval` seconds while it is empty.
 
@@ -161,6 +163,9 @@ class QueuePump:
     failed record is received again after `retry_after` seconds, so a poison message reaches the queue's
     dead-letter queue after its maxReceiveCount receives without a tight loop.
     """
+
+    thread_name = "local-queue-pump"
+    stop_timeout = 10.0
 
     def __init__(
         self,
@@ -174,6 +179,7 @@ class QueuePump:
         consumer: str = "the consumer",
         log: bool = True,
     ):
+        super().__init__()
         self.queue_url = queue_url
         self.invoke = invoke
         self.batch_size = batch_size
@@ -186,28 +192,7 @@ class QueuePump:
         self.counts = {"batches": 0, "records": 0, "failed": 0}
         self._passes = 0  # drain passes that found the queue empty
         self._changed = threading.Condition()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._last_error = ""
-
-    def start(self) -> Self:
-        """Start pumping in a thread."""
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="local-queue-pump", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop after the batch in progress (waiting up to `timeout` seconds for it)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=timeout)
-        self._thread = None
-
-    @property
-    def running(self) -> bool:
-        """True between `start` and `stop`."""
-        return self._thread is not None
 
     def wait_idle(self, timeout: float = 60.0) -> bool:
         """Wait until the pump has found the queue empty (no visible message) after this call; False on

@@ -49,11 +49,12 @@ import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, CroniterError, croniter
 
+from local.runtime.background import BackgroundLoop
 from local.runtime.lambda_service import FunctionDirectory
 
 UTC = dt.UTC
@@ -350,8 +351,11 @@ class _Tracked:
     next_at: dt.datetime | None
 
 
-class LocalScheduler:
+class LocalScheduler(BackgroundLoop):
     """Fires the schedules of the embedded AWS (all groups) into the functions; see the module docstring."""
+
+    thread_name = "local-scheduler"
+    stop_timeout = 5.0
 
     def __init__(
         self,
@@ -366,6 +370,7 @@ class LocalScheduler:
         """`client`: a boto3 `scheduler` client of the embedded AWS; `dispatch(logical_id, event, source)`
         runs a fired schedule's target (the Lambda service's async queue); `sqs_client` sends what cannot
         be delivered to the target's DeadLetterConfig queue."""
+        super().__init__()
         self.client = client
         self.directory = directory
         self.dispatch = dispatch
@@ -379,29 +384,9 @@ class LocalScheduler:
         # get_schedule answers by (group, name), kept while LastModificationDate is the same.
         self._details: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
         self._lock = threading.Lock()  # fire_due runs on the thread and in tests: one at a time
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._last_error = ""
 
     # -- lifecycle -----------------------------------------------------------------------------------
-    def start(self) -> Self:
-        """Look at the schedules every `poll_interval` seconds in a thread, firing the due ones."""
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="local-scheduler", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop the thread (after the tick in progress)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=timeout)
-        self._thread = None
-
-    @property
-    def running(self) -> bool:
-        """True between `start` and `stop`."""
-        return self._thread is not None
 
     def _loop(self) -> None:
         while not self._stop.wait(self.poll_interval):

@@ -17,7 +17,7 @@ from boto3.dynamodb.conditions import Attr, Key
 from botocore.exceptions import ClientError
 
 from . import keys
-from .table import is_conditional_failure, iso, query_all, utc_now
+from .table import delete_if, is_conditional_failure, iso, query_all, utc_now
 
 NO_REASON = "delivery failed on every attempt and the function stopped before saying why (crash or timeout)"
 
@@ -90,16 +90,5 @@ class DeadLetters:
 
     def remove(self, letter: DeadLetter) -> bool:
         """Take one out (it was replayed); False if another replay took it first."""
-        try:
-            self._table.delete_item(
-                Key={
-                    "PK": keys.connector_pk(letter.connector_id),
-                    "SK": keys.dead_letter_sk(letter.work_key),
-                },
-                ConditionExpression=Attr("at").eq(letter.at),
-            )
-        except ClientError as exc:
-            if is_conditional_failure(exc):
-                return False
-            raise
-        return True
+        key = {"PK": keys.connector_pk(letter.connector_id), "SK": keys.dead_letter_sk(letter.work_key)}
+        return delete_if(self._table, key, "at", letter.at)

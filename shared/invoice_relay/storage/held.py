@@ -18,11 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from boto3.dynamodb.conditions import Attr, Key
-from botocore.exceptions import ClientError
+from boto3.dynamodb.conditions import Key
 
 from . import keys
-from .table import is_conditional_failure, iso, query_all, utc_now
+from .table import delete_if, iso, query_all, utc_now
 
 
 @dataclass(frozen=True)
@@ -63,16 +62,8 @@ class HeldWork:
 
     def remove(self, item: HeldItem) -> bool:
         """Take one item out (it was put back on the queue); False if another release took it first."""
-        try:
-            self._table.delete_item(
-                Key={"PK": keys.connector_pk(item.connector_id), "SK": item.sort_key},
-                ConditionExpression=Attr("held_at").eq(item.held_at),
-            )
-        except ClientError as exc:
-            if is_conditional_failure(exc):
-                return False
-            raise
-        return True
+        key = {"PK": keys.connector_pk(item.connector_id), "SK": item.sort_key}
+        return delete_if(self._table, key, "held_at", item.held_at)
 
     def _put(self, connector_id: str, sort_key: str, work_key: str, body: str, reason: str) -> None:
         self._table.put_item(

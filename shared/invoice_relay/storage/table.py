@@ -45,6 +45,21 @@ def query_all(table: Any, **kwargs: Any) -> list[dict[str, Any]]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+def delete_if(table: Any, key: dict[str, str], attribute: str, value: Any) -> bool:
+    """Delete the item only while `attribute` still equals `value` (nobody took or replaced it); False
+    when the condition failed."""
+    from boto3.dynamodb.conditions import Attr
+    from botocore.exceptions import ClientError
+
+    try:
+        table.delete_item(Key=key, ConditionExpression=Attr(attribute).eq(value))
+    except ClientError as exc:
+        if is_conditional_failure(exc):
+            return False
+        raise
+    return True
+
+
 BATCH_GET_KEYS = 100  # DynamoDB's limit per BatchGetItem
 
 
