@@ -10,6 +10,7 @@ and response models, query parameters), with the Cognito ID token as its securit
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ def generate() -> str:
     sys.path[:0] = [str(REPO / "shared"), str(REPO / "functions" / "management")]
     from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 
-    import app  # functions/management/app.py
+    app = importlib.import_module("app")  # functions/management/app.py, as Lambda imports it
 
     schema = app.app.get_openapi_json_schema(
         title="Invoice Relay management API",
