@@ -52,11 +52,17 @@ def main(argv: list[str] | None = None) -> int:
     from local.scenarios.stack import LocalStack
 
     with LocalStack() as stack:
+        # What the function invokes asynchronously (the management API's "Run now") runs too, before the
+        # stack stops: the local Lambda service takes it.
+        stack.start_background(schedules=False, delivery_queue=False, log=False)
         try:
             result = stack.invoke(args.function, event, echo_logs=True)
         except Exception as exc:
             print(json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)}, indent=2))
             return 1
+        finally:
+            assert stack.lambda_service is not None
+            stack.lambda_service.wait_idle(120)
     print(json.dumps(result, indent=2, default=str))
     return 0
 

@@ -38,7 +38,8 @@ def test_every_sample_event_has_its_function():
 
 @pytest.fixture(scope="module")
 def stack():
-    with LocalStack() as local:  # what `make invoke` starts: the demo stack
+    with LocalStack() as local:  # what `make invoke` starts: the demo stack, and its Lambda service
+        local.start_background(schedules=False, delivery_queue=False, log=False)
         yield local
 
 
