@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 
 from local.runtime.platform import STAGE
+from local.sandboxes.documents import pdf_file
 
 # -- connectors of the demo stack ----------------------------------------------------------------------
 SERVICETRADE_CONNECTOR_ID = "demo-servicetrade"  # ServiceTrade → import file (flows 1 + 2)
@@ -118,12 +119,4 @@ def demo_pdf(title: str) -> bytes:
         b"<< /Length %d >>\nstream\n" % len(text) + text + b"\nendstream",
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
-    out, offsets = bytearray(b"%PDF-1.4\n"), []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
+    return pdf_file(objects)

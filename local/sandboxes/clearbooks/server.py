@@ -134,7 +134,7 @@ REST, base `/v1` [3P-SPEC: IG §19; PT API_BASE]:
 Python control API: `client_credentials()` (alias `app_credentials()`), `authorize()`, `set_app_scopes()`,
 `expire_access_tokens()`, `revoke_tokens()`, `token_grants`, `issued_tokens()`, `is_valid_access_token()`,
 `token_scopes()`, `add_business()`, `businesses()`, `add_customer()`, `add_supplier()`,
-`add_account_code()`, `add_sales_invoice()`, `add_sales_credit_note()`, `add_bill()`,
+`add_account_code()`, `add_sales_invoice()`, `add_sales_credit_note()`, `add_purchase()`, `add_bill()`,
 `add_purchase_credit_note()`, `touch()`, `set_pdf()`, `pdf()`, `sales_invoices()`, `sales_credit_notes()`,
 `sales_document()`, `bills()`, `purchase_credit_notes()`, `purchase_document()`, `customers()`,
 `suppliers()`, `account_codes()`, `attachments()`, `set_list_filters()`, `seed_demo_data()`, `reset()`;
@@ -159,6 +159,7 @@ from urllib.parse import unquote_plus, urlencode
 from flask import Response, g, has_request_context, redirect, request
 
 from ..base import SandboxServer
+from ..oauth import GrantRefused, grant_entry
 from . import seed
 from .store import (
     LEDGER_TYPES,
@@ -170,7 +171,6 @@ from .store import (
     VAT_TREATMENTS,
     Books,
     ClearBooksStore,
-    GrantRefused,
     Invalid,
     account_code,
     allowed_rate_keys,
@@ -453,8 +453,9 @@ class ClearBooksSandbox(SandboxServer):
             business_id,
         )
 
-    def add_bill(
+    def add_purchase(
         self,
+        doc_type: str,
         supplier_id: int,
         lines: Lines,
         *,
@@ -462,25 +463,19 @@ class ClearBooksSandbox(SandboxServer):
         business_id: int | None = None,
         **fields: Any,
     ) -> dict[str, Any]:
-        """Store a purchase bill as `POST /v1/accounting/purchases/bills` would. Returns it."""
+        """Store a purchase document (`doc_type` "bills" or "creditNotes") as `POST
+        /v1/accounting/purchases/<doc_type>` would. Returns it."""
         payload = {"date": str(date)} | fields
         return self._add_document(
-            PURCHASES, "bills", supplier_id, lines, payload, False, None, None, business_id
+            PURCHASES, doc_type, supplier_id, lines, payload, False, None, None, business_id
         )
 
-    def add_purchase_credit_note(
-        self,
-        supplier_id: int,
-        lines: Lines,
-        *,
-        date: str | dt.date,
-        business_id: int | None = None,
-        **fields: Any,
-    ) -> dict[str, Any]:
-        payload = {"date": str(date)} | fields
-        return self._add_document(
-            PURCHASES, "creditNotes", supplier_id, lines, payload, False, None, None, business_id
-        )
+    def add_bill(self, supplier_id: int, lines: Lines, **options: Any) -> dict[str, Any]:
+        """Store a purchase bill (see `add_purchase`: `date`, `business_id`, fields). Returns it."""
+        return self.add_purchase("bills", supplier_id, lines, **options)
+
+    def add_purchase_credit_note(self, supplier_id: int, lines: Lines, **options: Any) -> dict[str, Any]:
+        return self.add_purchase("creditNotes", supplier_id, lines, **options)
 
     def touch(
         self, document_id: int, *, at: When = None, business_id: int | None = None, **changes: Any
@@ -797,17 +792,7 @@ class ClearBooksSandbox(SandboxServer):
         except GrantRefused as refused:
             response = self._oauth_error(refused.status, refused.error, refused.description)
         with self._data_lock:
-            error = response.get_json(silent=True) or {}
-            self._store.grants.append(
-                {
-                    "grant_type": grant_type,
-                    "status": response.status_code,
-                    "error": error.get("error"),
-                    "client_auth": method,
-                    "content_type": request.mimetype,
-                    "fields": sorted(form),
-                }
-            )
+            self._store.grants.append(grant_entry(grant_type, response, form, client_auth=method))
         return response
 
     def _authenticate_client(self, form: Mapping[str, str]) -> None:

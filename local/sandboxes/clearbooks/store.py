@@ -20,6 +20,9 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from ..documents import pdf_text, text_page_pdf
+from ..oauth import GrantRefused
+
 # Every scope the api-docs list (https://api-docs.clearbooks.co.uk, "Scopes"). The sandbox app is
 # granted all of them unless a test narrows it.
 SCOPES = (
@@ -143,16 +146,6 @@ class Invalid(ValueError):
     def __init__(self, errors: list[dict[str, Any]]):
         super().__init__("; ".join(e["errorMessage"] for e in errors))
         self.errors = errors
-
-
-class GrantRefused(Exception):
-    """A token request refused: `status` with RFC 6749's `{"error", "error_description"}`."""
-
-    def __init__(self, status: int, error: str, description: str):
-        super().__init__(description)
-        self.status = status
-        self.error = error
-        self.description = description
 
 
 # -- OAuth ------------------------------------------------------------------------------------------------
@@ -863,27 +856,5 @@ def matches(record: Mapping[str, Any], filters: Iterable[tuple[str, str | None]]
 
 def simple_pdf(lines: Iterable[str]) -> bytes:
     """A small valid one-page PDF (Helvetica text lines): what the sandbox serves as a rendered invoice."""
-    text = "".join(f"({_pdf_escape(line)}) Tj T* " for line in lines)
-    stream = f"BT /F1 11 Tf 14 TL 56 780 Td {text}ET".encode("latin-1", "replace")
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
-        b"/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
-
-
-def _pdf_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+    text = "".join(f"({pdf_text(line)}) Tj T* " for line in lines)
+    return text_page_pdf(f"BT /F1 11 Tf 14 TL 56 780 Td {text}ET".encode("latin-1", "replace"))

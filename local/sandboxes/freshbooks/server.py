@@ -103,6 +103,7 @@ import requests
 from flask import Response, g, has_request_context, jsonify, redirect, request
 
 from ..base import SandboxServer
+from ..oauth import GrantRefused, grant_entry
 from . import seed
 from .store import (
     CLIENT_FIELDS,
@@ -113,7 +114,6 @@ from .store import (
     SCOPE,
     CallbackRefused,
     FreshBooksStore,
-    GrantRefused,
     Invalid,
     callback_problems,
     event_scope,
@@ -500,16 +500,7 @@ class FreshBooksSandbox(SandboxServer):
         except GrantRefused as refused:
             response = self._oauth_error(refused.status, refused.error, refused.description)
         with self._data_lock:
-            error = response.get_json(silent=True) or {}
-            self._store.grants.append(
-                {
-                    "grant_type": grant_type,
-                    "status": response.status_code,
-                    "error": error.get("error"),
-                    "content_type": request.mimetype,
-                    "fields": sorted(body),
-                }
-            )
+            self._store.grants.append(grant_entry(grant_type, response, body))
         return response
 
     def _grant(self, grant_type: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -13,8 +13,11 @@ import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+
+from ..numbers import decimal_or_none, money_text
+from ..oauth import GrantRefused
 
 ERRNO_NOT_FOUND = 1012
 ERRNO_INVALID = 1001
@@ -94,16 +97,6 @@ class Invalid(Exception):
     def __init__(self, errors: list[dict[str, Any]]):
         super().__init__("; ".join(e["message"] for e in errors))
         self.errors = errors
-
-
-class GrantRefused(Exception):
-    """A token request refused: answered `status` with `{"error", "error_description"}`."""
-
-    def __init__(self, status: int, error: str, description: str):
-        super().__init__(description)
-        self.status = status
-        self.error = error
-        self.description = description
 
 
 class CallbackRefused(Exception):
@@ -764,20 +757,6 @@ def date_field(
     except ValueError:
         problems.append(problem(f"{key} must be a date YYYY-MM-DD", key, obj, value))
         return None
-
-
-def decimal_or_none(value: Any) -> Decimal | None:
-    if isinstance(value, bool) or value is None:
-        return None
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        return None
-    return number if number.is_finite() else None
-
-
-def money_text(amount: Decimal) -> str:
-    return f"{amount.quantize(_CENT, rounding=ROUND_HALF_UP):f}"
 
 
 def taxes(lines: list[dict[str, Any]]) -> Decimal:

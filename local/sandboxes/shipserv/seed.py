@@ -21,6 +21,7 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..documents import pdf_text, text_page_pdf
 from .store import ROLE_BUYER, ROLE_SUPPLIER, LineSpec
 
 if TYPE_CHECKING:
@@ -95,8 +96,14 @@ class DemoData:
 
 def seed_demo(sandbox: ShipServSandbox, seed: int = DEMO_SEED) -> DemoData:
     """Fill an empty sandbox with the demo network (see the module docstring)."""
-    supplier = _supplier_tenant(sandbox)
-    buyer = _buyer_tenant(sandbox)
+    supplier = _tenant(sandbox, DEMO_SUPPLIER_TENANT, DEMO_SUPPLIER_CLIENT_ID, DEMO_SUPPLIER_CLIENT_SECRET,
+                       DEMO_SUPPLIER_USERNAME, DEMO_SUPPLIER_PASSWORD,
+                       DEMO_SUPPLIER_TNID, ROLE_SUPPLIER)  # fmt: skip
+    for tnid, name in DEMO_SUPPLIER_BUYERS:
+        sandbox.add_buyer(tnid, name)
+    sandbox.add_buyer(*DEMO_NOT_SET_UP_BUYER, receives_invoices=False)
+    buyer = _tenant(sandbox, DEMO_BUYER_TENANT, DEMO_BUYER_CLIENT_ID, DEMO_BUYER_CLIENT_SECRET,
+                    DEMO_BUYER_USERNAME, DEMO_BUYER_PASSWORD, DEMO_BUYER_TNID, ROLE_BUYER)  # fmt: skip
     for tnid, name, *_ in DEMO_SENDERS:
         sandbox.add_supplier(tnid, name)
     rng = random.Random(seed)
@@ -121,33 +128,19 @@ def seed_demo(sandbox: ShipServSandbox, seed: int = DEMO_SEED) -> DemoData:
     )
 
 
-def _supplier_tenant(sandbox: ShipServSandbox) -> dict[str, Any]:
-    sandbox.add_tenant(DEMO_SUPPLIER_TENANT, DEMO_SUPPLIER_CLIENT_ID, DEMO_SUPPLIER_CLIENT_SECRET)
-    sandbox.add_user(
-        DEMO_SUPPLIER_USERNAME,
-        DEMO_SUPPLIER_PASSWORD,
-        DEMO_SUPPLIER_TNID,
-        DEMO_SUPPLIER_TENANT,
-        ROLE_SUPPLIER,
-        tenant=DEMO_SUPPLIER_TENANT,
-    )
-    for tnid, name in DEMO_SUPPLIER_BUYERS:
-        sandbox.add_buyer(tnid, name)
-    sandbox.add_buyer(*DEMO_NOT_SET_UP_BUYER, receives_invoices=False)
-    return sandbox.user_credentials(DEMO_SUPPLIER_USERNAME)
-
-
-def _buyer_tenant(sandbox: ShipServSandbox) -> dict[str, Any]:
-    sandbox.add_tenant(DEMO_BUYER_TENANT, DEMO_BUYER_CLIENT_ID, DEMO_BUYER_CLIENT_SECRET)
-    sandbox.add_user(
-        DEMO_BUYER_USERNAME,
-        DEMO_BUYER_PASSWORD,
-        DEMO_BUYER_TNID,
-        DEMO_BUYER_TENANT,
-        ROLE_BUYER,
-        tenant=DEMO_BUYER_TENANT,
-    )
-    return sandbox.user_credentials(DEMO_BUYER_USERNAME)
+def _tenant(
+    sandbox: ShipServSandbox,
+    name: str,
+    client_id: str,
+    secret: str,
+    username: str,
+    password: str,
+    tnid: int,
+    role: str,
+) -> dict[str, Any]:
+    """A tenant with its one integration user (acting for the company `name`): the user's credentials."""
+    sandbox.add_tenant(name, client_id, secret)
+    return sandbox.add_user(username, password, tnid, name, role, tenant=name)
 
 
 def _received_documents(sandbox: ShipServSandbox, rng: random.Random) -> list[dict[str, Any]]:
@@ -287,27 +280,8 @@ def demo_pdf(title: str, lines: list[str] | tuple[str, ...] = ()) -> bytes:
     """A small, valid one-page PDF (Helvetica text): the same text always gives the same bytes."""
 
     def escape(text: str) -> str:
-        ascii_text = text.encode("ascii", "replace").decode()
-        return ascii_text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+        return pdf_text(text.encode("ascii", "replace").decode())
 
     rows = [f"BT /F1 16 Tf 50 790 Td ({escape(title)}) Tj ET"]
     rows += [f"BT /F1 10 Tf 50 {760 - 16 * i} Td ({escape(line)}) Tj ET" for i, line in enumerate(lines)]
-    stream = "\n".join(rows).encode()
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 4 0 R >> >> "
-        b"/Contents 5 0 R >>",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
+    return text_page_pdf("\n".join(rows).encode())

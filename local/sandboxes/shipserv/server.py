@@ -93,17 +93,19 @@ limits from the base. HTTP: `POST /_sandbox/expire-tokens`.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from flask import Response, g, has_request_context, jsonify, request
 from werkzeug.datastructures import MultiDict
 
 from ..base import SandboxServer
+from ..oauth import GrantRefused
 from .seed import DEMO_SEED, DemoData, seed_demo
 from .store import (
     DEFAULT_TENANT,
@@ -111,7 +113,6 @@ from .store import (
     ROLE_BUYER,
     ROLE_SUPPLIER,
     STATUSES,
-    GrantRefused,
     LineSpec,
     Refused,
     ShipServStore,
@@ -303,31 +304,23 @@ class ShipServSandbox(SandboxServer):
 
     def document(self, document_id: str) -> dict[str, Any]:
         """One full document (a copy); KeyError if unknown."""
-        try:
+        with _unknown_as_key_error(document_id):
             return self._store.document(document_id)
-        except Refused:
-            raise KeyError(document_id) from None
 
     def attachment_bytes(self, attachment_id: str) -> bytes:
         """The content of an attachment; KeyError if unknown."""
-        try:
+        with _unknown_as_key_error(attachment_id):
             return self._store.attachment(attachment_id).content
-        except Refused:
-            raise KeyError(attachment_id) from None
 
     def mark_read(self, document_id: str) -> dict[str, Any]:
         """As if the buyer had opened the document: "Read" + `readDate` (once)."""
-        try:
+        with _unknown_as_key_error(document_id):
             return self._store.open_as_buyer(document_id, _now_text())
-        except Refused:
-            raise KeyError(document_id) from None
 
     def mark_exported(self, document_id: str) -> dict[str, Any]:
         """As if the buyer had marked it exported (and so Read)."""
-        try:
+        with _unknown_as_key_error(document_id):
             return self._store.mark_exported(document_id, _now_text())
-        except Refused:
-            raise KeyError(document_id) from None
 
     # -- Python control API: tokens, demo data, reset -------------------------------------------------
 
@@ -375,6 +368,7 @@ class ShipServSandbox(SandboxServer):
     def _register_routes(self) -> None:
         app = self.app
         app.before_request(self._require_token)
+        app.register_error_handler(Refused, _refused)
         app.add_url_rule(TOKEN_PATH, view_func=self._token, methods=["POST"])
         documents = "/invoicing/documents"
         app.add_url_rule(documents, view_func=self._list_documents, methods=["GET"])
@@ -407,16 +401,12 @@ class ShipServSandbox(SandboxServer):
                 )
             )
         except GrantRefused as refused:
-            response = jsonify({"error": refused.error, "error_description": refused.description})
+            response = jsonify(refused.body())
             response.status_code = refused.status
             return response
 
     def _list_documents(self) -> Response:
-        user: User = g.shipserv_user
-        try:
-            keep, page, size = listing_query(request.args, user)
-        except Refused as refused:
-            return _refused(refused)
+        keep, page, size = listing_query(request.args, g.shipserv_user)
         matching = self._store.documents(keep)
         window = matching[(page - 1) * size : page * size]
         return jsonify(
@@ -431,35 +421,24 @@ class ShipServSandbox(SandboxServer):
 
     def _get_document(self, document_id: str) -> Response:
         user: User = g.shipserv_user
-        try:
-            document = self._store.document(document_id)
-            if _is_buyer_of(user, document):
-                return jsonify(self._store.open_as_buyer(document_id, _now_text()))
-            if _is_supplier_of(user, document):
-                return jsonify(document)
-            raise forbidden(f"Document {document_id} belongs to another party")
-        except Refused as refused:
-            return _refused(refused)
+        document = self._store.document(document_id)
+        if _is_buyer_of(user, document):
+            return jsonify(self._store.open_as_buyer(document_id, _now_text()))
+        if _is_supplier_of(user, document):
+            return jsonify(document)
+        raise forbidden(f"Document {document_id} belongs to another party")
 
     def _mark_exported(self, document_id: str) -> Response:
-        user: User = g.shipserv_user
-        try:
-            document = self._store.document(document_id)
-            if not _is_buyer_of(user, document):
-                raise forbidden(f"Only the buyer of document {document_id} can mark it exported")
-            return jsonify(self._store.mark_exported(document_id, _now_text()))
-        except Refused as refused:
-            return _refused(refused)
+        if not _is_buyer_of(g.shipserv_user, self._store.document(document_id)):
+            raise forbidden(f"Only the buyer of document {document_id} can mark it exported")
+        return jsonify(self._store.mark_exported(document_id, _now_text()))
 
     def _attachment(self, attachment_id: str) -> Response:
         user: User = g.shipserv_user
-        try:
-            attachment = self._store.attachment(attachment_id)
-            document = self._store.document(attachment.document_id)
-            if not (_is_buyer_of(user, document) or _is_supplier_of(user, document)):
-                raise forbidden(f"Attachment {attachment_id} belongs to another party")
-        except Refused as refused:
-            return _refused(refused)
+        attachment = self._store.attachment(attachment_id)
+        document = self._store.document(attachment.document_id)
+        if not (_is_buyer_of(user, document) or _is_supplier_of(user, document)):
+            raise forbidden(f"Attachment {attachment_id} belongs to another party")
         return Response(
             attachment.content,
             mimetype=attachment.type,
@@ -468,18 +447,13 @@ class ShipServSandbox(SandboxServer):
 
     def _send_document(self) -> Response:
         user: User = g.shipserv_user
-        try:
-            if not user.acts_as(ROLE_SUPPLIER):
-                raise forbidden("Only a supplier can send invoices and credit notes")
-            body = request.get_json(silent=True)
-            key = (request.headers.get(IDEMPOTENCY_HEADER) or "").strip() or None
-            if key is not None and len(key) > 255:
-                raise Refused(
-                    400, [problem(INVALID_PARAMETER, "Idempotency-Key is too long", IDEMPOTENCY_HEADER)]
-                )
-            status, document = self._store.send(user, body, key, dt.datetime.now(dt.UTC))
-        except Refused as refused:
-            return _refused(refused)
+        if not user.acts_as(ROLE_SUPPLIER):
+            raise forbidden("Only a supplier can send invoices and credit notes")
+        body = request.get_json(silent=True)
+        key = (request.headers.get(IDEMPOTENCY_HEADER) or "").strip() or None
+        if key is not None and len(key) > 255:
+            raise _bad_parameter(IDEMPOTENCY_HEADER, "Idempotency-Key is too long")
+        status, document = self._store.send(user, body, key, dt.datetime.now(dt.UTC))
         response = jsonify(document)
         response.status_code = status
         response.headers["Location"] = f"/invoicing/documents/{document['id']}"
@@ -555,6 +529,15 @@ def _is_buyer_of(user: User, document: dict[str, Any]) -> bool:
 
 def _is_supplier_of(user: User, document: dict[str, Any]) -> bool:
     return user.acts_as(ROLE_SUPPLIER) and document["supplierTnId"] == user.tnid
+
+
+@contextlib.contextmanager
+def _unknown_as_key_error(record_id: str) -> Iterator[None]:
+    """The Python control API's answer to an unknown record: `KeyError(record_id)`, not `Refused`."""
+    try:
+        yield
+    except Refused:
+        raise KeyError(record_id) from None
 
 
 def _refused(refused: Refused) -> Response:

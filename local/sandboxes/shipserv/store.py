@@ -23,8 +23,11 @@ import string
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+
+from ..numbers import decimal_or_none, money_text
+from ..oauth import GrantRefused
 
 DOCUMENT_TYPES = ("Invoice", "CreditNote")
 STATUS_SENT, STATUS_READ = "Sent", "Read"
@@ -80,16 +83,6 @@ _MONEY = re.compile(r"\d{1,13}(\.\d{1,2})?")
 _UNIT_PRICE = re.compile(r"\d{1,13}(\.\d{1,4})?")  # ASSUMPTION: unit prices may carry 4 decimals
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _IMO = re.compile(r"\d{7}")  # IMO ship identification numbers are 7 digits
-
-
-class GrantRefused(Exception):
-    """A token request refused: HTTP `status` with `{"error", "error_description"}` (RFC 6749 §5.2)."""
-
-    def __init__(self, status: int, error: str, description: str):
-        super().__init__(description)
-        self.status = status
-        self.error = error
-        self.description = description
 
 
 class Refused(Exception):
@@ -338,16 +331,20 @@ class ShipServStore:
 
     def document(self, document_id: str) -> dict[str, Any]:
         with self.lock:
-            found = self._documents.get(document_id)
-            if found is None:
-                raise not_found("Document", document_id)
-            return copy.deepcopy(found)
+            return copy.deepcopy(self._document(document_id))
 
     def documents(self, keep: Callable[[dict[str, Any]], bool] | None = None) -> list[dict[str, Any]]:
         """Documents (those `keep` accepts), ordered by `submittedDate` then id, as copies."""
         with self.lock:
             chosen = [d for d in self._documents.values() if keep is None or keep(d)]
             return [copy.deepcopy(d) for d in sorted(chosen, key=lambda d: (d["submittedDate"], d["id"]))]
+
+    def _document(self, document_id: str) -> dict[str, Any]:
+        """The stored document itself (the caller holds the lock); `Refused` 404 if unknown."""
+        found = self._documents.get(document_id)
+        if found is None:
+            raise not_found("Document", document_id)
+        return found
 
     def attachment(self, attachment_id: str) -> Attachment:
         with self.lock:
@@ -359,18 +356,14 @@ class ShipServStore:
     def open_as_buyer(self, document_id: str, now_text: str) -> dict[str, Any]:
         """The buyer reads the document: it becomes "Read" (the supplier's READ acknowledgement)."""
         with self.lock:
-            document = self._documents.get(document_id)
-            if document is None:
-                raise not_found("Document", document_id)
+            document = self._document(document_id)
             mark_read(document, now_text)
             return copy.deepcopy(document)
 
     def mark_exported(self, document_id: str, now_text: str) -> dict[str, Any]:
         """Exported (and Read, if it was not yet). Again: the same answer, `exportedDate` unchanged."""
         with self.lock:
-            document = self._documents.get(document_id)
-            if document is None:
-                raise not_found("Document", document_id)
+            document = self._document(document_id)
             mark_read(document, now_text)
             if not document["exported"]:
                 document["exported"] = True
@@ -824,10 +817,8 @@ def text_field(
     where: str = "",
 ) -> str | None:
     field = f"{where}.{key}" if where else key
-    value = body.get(key)
+    value = _given(body, key, errors, field, required)
     if value is None:
-        if required:
-            errors.append(problem(REQUIRED, f"{key} is required", field))
         return None
     if not isinstance(value, str) or (required and not value.strip()) or len(value) > limit:
         errors.append(problem(INVALID_VALUE, f"{key} must be a string of up to {limit} characters", field))
@@ -835,11 +826,17 @@ def text_field(
     return value.strip()
 
 
-def date_field(body: dict[str, Any], key: str, errors: list[dict[str, Any]], *, required: bool) -> str | None:
+def _given(body: dict[str, Any], key: str, errors: list[dict[str, Any]], field: str, required: bool) -> Any:
+    """`body[key]`; None when it is missing (a REQUIRED problem if it is `required`)."""
     value = body.get(key)
+    if value is None and required:
+        errors.append(problem(REQUIRED, f"{key} is required", field))
+    return value
+
+
+def date_field(body: dict[str, Any], key: str, errors: list[dict[str, Any]], *, required: bool) -> str | None:
+    value = _given(body, key, errors, key, required)
     if value is None:
-        if required:
-            errors.append(problem(REQUIRED, f"{key} is required", key))
         return None
     try:
         if not isinstance(value, str) or len(value) != len("YYYY-MM-DD"):
@@ -862,10 +859,8 @@ def money_field(
     """Money: a non-negative decimal string ("12.50"; JSON numbers are refused). Amounts are positive for
     invoices and credit notes alike, the `type` carries the sign (ASSUMPTION)."""
     field = f"{where}.{key}" if where else key
-    value = body.get(key)
+    value = _given(body, key, errors, field, required)
     if value is None:
-        if required:
-            errors.append(problem(REQUIRED, f"{key} is required", field))
         return None
     if not isinstance(value, str) or not pattern.fullmatch(value.strip()):
         errors.append(
@@ -887,12 +882,10 @@ def number_field(
 ) -> Decimal | None:
     """A quantity or a percentage: a decimal string or a JSON number."""
     field = f"{where}.{key}"
-    value = body.get(key)
+    value = _given(body, key, errors, field, required)
     if value is None:
-        if required:
-            errors.append(problem(REQUIRED, f"{key} is required", field))
         return None
-    number = decimal_or_none(value)
+    number = decimal_or_none(value) if isinstance(value, int | float | str) else None
     if (
         number is None
         or number < 0
@@ -906,26 +899,12 @@ def number_field(
     return number
 
 
-def decimal_or_none(value: Any) -> Decimal | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        return None
-    return number if number.is_finite() else None
-
-
 def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def round_money(amount: Decimal) -> Decimal:
     return amount.quantize(_CENT, rounding=ROUND_HALF_UP)
-
-
-def money_text(amount: Decimal) -> str:
-    return f"{round_money(amount):f}"
 
 
 def price_text(price: Decimal) -> str:
