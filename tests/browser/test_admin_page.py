@@ -331,6 +331,10 @@ def admin_walk(page: AdminPage, walk: Walk) -> None:
     match = page.wait_status(r"Run (\S+) \(poll\) (succeeded|partial)", RUN_WAIT_SECONDS)
     poll_run = match.group(1)
     page.el(f"#runs-table tr[data-run-id='{poll_run}']")
+    # the Health box follows the finished run (last run, last success) without a reload
+    page.wait(
+        lambda d: "poll" in page.el("#health").text and "never" not in page.el("#health").text, what="health"
+    )
     page.shot("poll-run-in-logs")
 
     # 7. its events name the invoices it staged (a scheduled poll — rate schedules fire when they start —

@@ -435,6 +435,19 @@ const TABS = [
   { key: "dead-letters", label: "Dead letters" },
 ];
 
+/** A connector's health as a description list (`#health`). */
+function healthList(connector) {
+  const health = connector.health || {};
+  return dl([
+    ["Last run", health.last_run ? [runBadge(health.last_run.status), ` ${health.last_run.kind} `, time(health.last_run.started_at)] : "never"],
+    ["Last success", time(health.last_success_at)],
+    ["Failing streak", `${health.failing_streak ?? 0} of ${connector.failure_limit}`],
+    ["Documents waiting", String(health.documents_waiting ?? 0)],
+    ["Held", String(health.held ?? 0)],
+    ["Dead letters", String(health.dead_letters ?? 0)],
+  ], { id: "health" });
+}
+
 export async function detailsView(main, connectorId, tab = "logs") {
   const connector = await get(`/connectors/${enc(connectorId)}`);
   const generation = ui.generation;
@@ -454,8 +467,13 @@ export async function detailsView(main, connectorId, tab = "logs") {
     else await panels.reload();
     const row = main.querySelector(`tr[data-run-id="${CSS.escape(run.run_id)}"]`);
     if (row) row.classList.add("is-new");
+    if (run.status !== "running") {
+      // the run is over: its connector's health (last run, streak, documents waiting) changed with it
+      const now = await get(`/connectors/${enc(connectorId)}`);
+      const shown = main.querySelector("#health");
+      if (here() && shown) shown.replaceWith(healthList(now));
+    }
   };
-  const health = connector.health || {};
   const secretFieldsOf = (side) => new Set((connector.credentials || []).filter((c) => c.side === side).map((c) => c.field));
   const sideSummary = (side) => {
     const config = connector[side] || {};
@@ -488,14 +506,7 @@ export async function detailsView(main, connectorId, tab = "logs") {
     h("section", { id: "connector-details", "aria-labelledby": "health-title", class: "details" },
       h("div", { class: "panel-box" },
         h("h2", { id: "health-title" }, "Health"),
-        dl([
-          ["Last run", health.last_run ? [runBadge(health.last_run.status), ` ${health.last_run.kind} `, time(health.last_run.started_at)] : "never"],
-          ["Last success", time(health.last_success_at)],
-          ["Failing streak", `${health.failing_streak ?? 0} of ${connector.failure_limit}`],
-          ["Documents waiting", String(health.documents_waiting ?? 0)],
-          ["Held", String(health.held ?? 0)],
-          ["Dead letters", String(health.dead_letters ?? 0)],
-        ], { id: "health" })),
+        healthList(connector)),
       h("div", { class: "panel-box" },
         h("h2", {}, "Configuration"),
         dl([["Time zone", connector.timezone || "UTC"], ["Failure limit", String(connector.failure_limit ?? "—")],
