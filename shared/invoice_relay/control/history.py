@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 from boto3.dynamodb.conditions import Key
 
+from ..pipeline.work import identify_message
 from ..storage import keys
 from ..storage.dead_letters import NO_REASON, DeadLetter, DeadLetters
 from ..storage.held import HeldWork
@@ -235,7 +236,7 @@ class ConnectorHistory:
             done = []
             for message in messages:
                 body = message["Body"]
-                connector_id, work_key = _identify(body, message["MessageId"])
+                connector_id, work_key = identify_message(body)
                 if connector_id is not None:
                     attempts = int(message.get("Attributes", {}).get("ApproximateReceiveCount", 0))
                     letters.file(connector_id, work_key, body, NO_REASON, attempts, keep_reason=True)
@@ -284,21 +285,6 @@ def _count(table: Any, **request: Any) -> int:
         if "LastEvaluatedKey" not in page:
             return total
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
-def _identify(body: str, message_id: str) -> tuple[str | None, str]:
-    from ..identifiers import is_connector_id
-
-    try:
-        item = json.loads(body)
-        connector_id = item.get("connector_id")
-    except (ValueError, AttributeError):
-        return None, message_id
-    if not is_connector_id(connector_id):
-        return None, message_id
-    parts = [item.get(k) for k in ("source_system", "event_type", "source_id", "version")]
-    work_key = "#".join(str(p) for p in parts) if all(parts) else f"malformed#{message_id}"
-    return connector_id, work_key
 
 
 def _run_of(key: str) -> str | None:

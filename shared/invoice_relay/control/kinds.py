@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..partners.registry import EXTRA_RUNS, FLOWS, REGISTRY
+from ..partners.registry import REGISTRY
 from ..partners.spec import PartnerSpec, SideSpec, secret_fields
 from .errors import NotFound
 
@@ -70,20 +70,9 @@ def _side(side: SideSpec | None) -> dict[str, Any] | None:
 
 
 def _pairs(source: PartnerSpec, target: PartnerSpec) -> list[dict[str, Any]]:
-    """The flows `source` → `target` can run, with the scheduled runs each needs."""
-    if source.source is None or target.target is None:
-        return []
-    offers = {*source.source.provides, *target.target.provides}
-    pairs = []
-    for flow in FLOWS:
-        if flow.source in source.source.provides and flow.target in target.target.provides:
-            extra = [run for run, a, b in EXTRA_RUNS if a in offers and b in offers]
-            pairs.append(
-                {
-                    "source": source.system,
-                    "target": target.system,
-                    "flow": flow.name,
-                    "runs": list(dict.fromkeys([*flow.runs, *extra])),
-                }
-            )
-    return pairs
+    """The flows `source` → `target` can run, with the scheduled runs each pairing needs."""
+    runs = REGISTRY.runs_between(source.system, target.system)
+    return [
+        {"source": source.system, "target": target.system, "flow": flow.name, "runs": runs}
+        for flow in REGISTRY.flows_between(source.system, target.system)
+    ]

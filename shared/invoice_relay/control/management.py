@@ -17,6 +17,7 @@ from ..storage.state import ConnectorHealth
 from ..storage.table import state_table
 from .history import ConnectorHistory, dead_letter_view
 from .plane import ControlPlane
+from .schedules import schedule_name
 
 
 @dataclass
@@ -41,7 +42,7 @@ class Management:
             schedules = [
                 {
                     "run": run,
-                    "name": "",
+                    "name": schedule_name(cid, run),
                     "expression": config.schedule_of(run),
                     "timezone": config.timezone,
                     "state": state,

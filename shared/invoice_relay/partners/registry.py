@@ -160,21 +160,28 @@ class PartnerRegistry:
         return flows
 
     def flows(self, config: ConnectorConfig) -> list[Flow]:
-        return [
-            f
-            for f in FLOWS
-            if self.provides(config, f.source, "source") and self.provides(config, f.target, "target")
-        ]
+        return self.flows_between(config.source.system, config.target.system)
+
+    def flows_between(self, source: str, target: str) -> list[Flow]:
+        """The flows a `source` system can run into a `target` system (none when either is not that side)."""
+        offered = {"source": self._offered(source, "source"), "target": self._offered(target, "target")}
+        return [f for f in FLOWS if f.source in offered["source"] and f.target in offered["target"]]
 
     def scheduled_runs(self, config: ConnectorConfig) -> list[RunKind]:
         """The scheduled runs this connector needs (poll, export, catalog, bundle)."""
-        runs: list[RunKind] = [run for flow in self.flows(config) for run in flow.runs]
-        runs += [
-            run
-            for run, source, target in EXTRA_RUNS
-            if self.provides(config, source) and self.provides(config, target)
-        ]
+        return self.runs_between(config.source.system, config.target.system)
+
+    def runs_between(self, source: str, target: str) -> list[RunKind]:
+        """The scheduled runs a `source` → `target` connector needs: its flows', and the extra runs both
+        sides can do (a capability of side "either" may come from either)."""
+        runs: list[RunKind] = [run for flow in self.flows_between(source, target) for run in flow.runs]
+        offered = self._offered(source, "source") | self._offered(target, "target")
+        runs += [run for run, a, b in EXTRA_RUNS if a in offered and b in offered]
         return list(dict.fromkeys(runs))
+
+    def _offered(self, system: str, side: SideName) -> set[Capability[Any]]:
+        side_spec = self._side(system, side)
+        return set(side_spec.provides) if side_spec else set()
 
     # -- capabilities ---------------------------------------------------------------------------------
 

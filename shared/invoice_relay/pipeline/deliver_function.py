@@ -47,7 +47,7 @@ from .deliver import WorkHeld, WorkWaiting, deliver
 from .held import release_held
 from .observability import publish_delivery_metrics
 from .services import Services, services
-from .work import WorkItem
+from .work import WorkItem, identify_message
 
 # No delivery id and no attempt in the key: a resend of the same record version (a new webhook id, a
 # released copy) is the same work, answered by the record of its final state once it has one. Work that
@@ -177,13 +177,9 @@ class Batch:
             raise
 
     def dead_letter(self, body: str, exc: Exception, attempt: int) -> None:
-        connector_id = _connector_of(body)
+        connector_id, work_key = identify_message(body)
         if connector_id is None:
             return  # not a connector's work: the SQS DLQ (and its alarm) is where it stays
-        try:
-            work_key = WorkItem.model_validate_json(body).work_key
-        except ValidationError:
-            work_key = "malformed#" + hashlib.sha256(body.encode()).hexdigest()[:16]
         reason = getattr(exc, "reason", None) or f"{type(exc).__name__}: {exc}"
         try:
             services().dead_letters.file(connector_id, work_key, body, reason, attempt, keep_reason=False)

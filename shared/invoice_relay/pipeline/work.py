@@ -54,3 +54,26 @@ class WorkItem(BaseModel):
     def work_key(self) -> str:
         """Identifies the work across redeliveries (held work is keyed by it)."""
         return f"{self.source_system}#{self.event_type}#{self.source_id}#{self.version}"
+
+
+def identify_message(body: str) -> tuple[str | None, str]:
+    """The connector and work key of a queue message body, readable or not: a body that is not a work item
+    is keyed by its digest (the same wherever it is read: DeliverFunction on its last attempt, the DLQ
+    sweep). The connector is None when the body names no well-formed connector id."""
+    import hashlib
+    import json
+
+    from pydantic import ValidationError
+
+    from ..identifiers import is_connector_id
+
+    try:
+        item = WorkItem.model_validate_json(body)
+    except ValidationError:
+        try:
+            named = json.loads(body).get("connector_id")
+        except (ValueError, AttributeError):
+            named = None
+        connector_id = named if is_connector_id(named) else None
+        return connector_id, "malformed#" + hashlib.sha256(body.encode()).hexdigest()[:16]
+    return item.connector_id, item.work_key
