@@ -89,7 +89,7 @@ class FakeLedger:
 
     system = "fakeledger"
 
-    def poll(self, start_page: int = 1) -> Iterator[SourcePage]:
+    def poll(self, start_page: int = 1, position: Any = None) -> Iterator[SourcePage]:
         ready = sorted((r for r in BOOKS.source.values() if r["status"] == "ready"), key=lambda r: r["id"])
         pages = max(1, -(-len(ready) // PAGE_SIZE))
         for page in range(start_page, pages + 1):

@@ -366,8 +366,8 @@ def test_a_page_listing_documents_still_being_stored_waits_for_them_and_stages_n
     stack.servicetrade.seed_demo_data(count=30, broken=0, vendor_bills=0, external_invoices=0)
     listed = ServiceTradeSource.poll
 
-    def every_page_twice(self, start_page=1):
-        for page in listed(self, start_page):
+    def every_page_twice(self, start_page=1, position=None):
+        for page in listed(self, start_page, position):
             yield page
             yield page
 

@@ -264,3 +264,32 @@ def test_cursor_paginator_follows_cursors_and_detects_a_repeated_one():
 def test_a_2xx_without_json_is_transient(partner):
     with pytest.raises(TransientError, match="HTTP 200 but no JSON"):
         Enveloped(partner.server.base_url, session=session()).call("GET", "/html")
+
+
+def test_password_grant_posts_the_user_and_a_refused_user_is_named_without_the_password():
+    from invoice_relay.http.auth import PasswordGrantAuth
+
+    grants: list[dict] = []
+    server = SandboxServer()
+
+    @server.app.route("/token", methods=["POST"])
+    def token():
+        grants.append(request.form.to_dict())
+        if request.form.get("grant_type") != "password" or request.form.get("password") != "pw-ok":
+            return jsonify({"error": "invalid_grant", "error_description": "Bad credentials"}), 400
+        return jsonify({"access_token": f"tok-{len(grants)}", "token_type": "Bearer", "expires_in": 3600})
+
+    with server:
+        url = f"{server.base_url}/token"
+        auth = PasswordGrantAuth(url, "ci", "cs", username="ada@example.com", password="pw-ok", partner="acme")
+        auth.bind(Enveloped(server.base_url, auth=auth, session=session()))
+        assert auth.access_token() == auth.access_token() == "tok-1"  # reused
+        assert grants[0] == {
+            "grant_type": "password", "client_id": "ci", "client_secret": "cs",
+            "username": "ada@example.com", "password": "pw-ok",
+        }  # fmt: skip
+        wrong = PasswordGrantAuth(url, "ci", "cs", username="ada@example.com", password="nope", partner="acme")
+        wrong.bind(Enveloped(server.base_url, auth=wrong, session=session()))
+        with pytest.raises(AuthenticationError, match=r"refused the user ada@example.com.*Bad credentials") as no:
+            wrong.access_token()
+        assert "nope" not in no.value.reason and "cs" not in repr(wrong)

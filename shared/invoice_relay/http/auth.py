@@ -11,6 +11,8 @@ or shown by `repr`.
   username/password sessions).
 - `ClientCredentialsAuth`: OAuth 2.0 client credentials (RFC 6749 §4.4), the token reused until shortly
   before it expires and fetched again after a 401 (Clearnox, ServiceTrade).
+- `PasswordGrantAuth`: the same with the resource owner password grant (RFC 6749 §4.3): a client id +
+  secret and a user's name + password (ShipServ's integration users).
 - `oauth.RotatingRefreshTokenAuth`: OAuth 2.0 authorization code with single-use rotating refresh tokens
   shared by many workers (FreshBooks, ClearBooks), in `oauth.py`.
 """
@@ -233,7 +235,9 @@ class ClientCredentialsAuth(BearerTokenAuth):
                 self._token = None
         logger.info(f"{self.partner}: access token refused, fetching a new one")
 
-    def _fetch(self) -> tuple[str, float]:
+    def grant_form(self) -> dict[str, str]:
+        """The token request's form: the grant and our client (client_secret_post). Holds secrets: never
+        log it."""
         form = {
             "grant_type": "client_credentials",
             "client_id": self.client_id,
@@ -241,6 +245,14 @@ class ClientCredentialsAuth(BearerTokenAuth):
         }
         if self.scope:
             form["scope"] = self.scope
+        return form
+
+    def refused_credentials(self) -> str:
+        """What a refused token request says was refused (names no secret)."""
+        return "our client credentials"
+
+    def _fetch(self) -> tuple[str, float]:
+        form = self.grant_form()
         session = self._session or (self.client.session if self.client else token_session(self.partner))
         try:
             response = session.post(self.token_url, data=form, timeout=TOKEN_TIMEOUT)
@@ -250,8 +262,8 @@ class ClientCredentialsAuth(BearerTokenAuth):
             # RFC 6749 §5.2: invalid_client is a 401 (or 400); either way these credentials do not work.
             message = partner_error_message(response)
             raise AuthenticationError(
-                f"{self.partner} refused our client credentials (HTTP {response.status_code} on the token "
-                "request)" + (f": {message}" if message else ""),
+                f"{self.partner} refused {self.refused_credentials()} (HTTP {response.status_code} on the "
+                "token request)" + (f": {message}" if message else ""),
                 partner=self.partner,
                 status=response.status_code,
             )
@@ -272,6 +284,44 @@ class ClientCredentialsAuth(BearerTokenAuth):
 
     def __repr__(self) -> str:
         return f"ClientCredentialsAuth({self.token_url!r}, client_id={self.client_id!r})"
+
+
+class PasswordGrantAuth(ClientCredentialsAuth):
+    """OAuth 2.0 resource owner password credentials (RFC 6749 §4.3): `grant_type=password` with the
+    client's id + secret and a user's `username` + `password` (an integration user acting for one account).
+    Everything else is `ClientCredentialsAuth`'s: the token reused, a new one after a 401, no refresh
+    token (a new grant instead). Refused credentials (400 `invalid_grant`, 401 `invalid_client`) are an
+    `AuthenticationError` naming the user, never the password or the secret.
+    """
+
+    def __init__(
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: str | SecretStr,
+        *,
+        username: str,
+        password: str | SecretStr,
+        partner: str,
+        **options: Any,
+    ):
+        super().__init__(token_url, client_id, client_secret, partner=partner, **options)
+        self.username = username
+        self._password = password if isinstance(password, SecretStr) else SecretStr(password)
+
+    def grant_form(self) -> dict[str, str]:
+        return {
+            **super().grant_form(),
+            "grant_type": "password",
+            "username": self.username,
+            "password": self._password.get_secret_value(),
+        }
+
+    def refused_credentials(self) -> str:
+        return f"the user {self.username} (its password) or our client credentials"
+
+    def __repr__(self) -> str:
+        return f"PasswordGrantAuth({self.token_url!r}, client_id={self.client_id!r}, username={self.username!r})"
 
 
 def _lifetime(expires_in: object, token: str) -> float | None:

@@ -12,6 +12,7 @@ from .money import minor_units, round_money, to_decimal
 
 if TYPE_CHECKING:
     from .document import (
+        TNID,
         Address,
         Attachment,
         Customer,
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "TNID",
     "Address", "Attachment", "Customer", "Document", "DocumentKind", "DocumentStatus", "ExternalRef",
     "Line", "Party", "Payment", "PaymentTerms", "Product", "Tax", "Totals",
     "minor_units", "round_money", "to_decimal",

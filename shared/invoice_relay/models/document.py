@@ -4,6 +4,17 @@ Every adapter maps partner JSON to and from these models in one place (its own m
 Money is `Decimal`; see `money.py` for the rounding rule and the bounds every amount, quantity and rate
 keeps (finite, below 10^15, at most 6 decimal places). A `Document` validates its totals against its
 lines when it is built, so a document that reaches a target is arithmetically consistent.
+
+Signs, said once for every adapter: amounts are written as the issuer wrote them on the document, so a
+credit note's lines, taxes and totals are **positive** and its `kind` (`credit_note`) says which way the
+money goes. A source that writes credits as negative invoices turns them into credit notes
+with positive amounts; a target that wants negative amounts (a refund bill) negates them itself. A credit
+note names the invoice it corrects in `credited_invoice` (that invoice's number, as the issuer shows it)
+when the source knows it.
+
+Parties on a trade network carry their TradeNet ID as an external ref of system `TNID`
+(`ExternalRef(system=TNID, id="100101")`): the network's id of a company, whichever system the document
+comes from.
 """
 
 # No `from __future__ import annotations` here: pydantic would compile and evaluate every field's annotation
@@ -25,6 +36,9 @@ Percent = Annotated[Decimal, BeforeValidator(to_decimal)]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False, str_strip_whitespace=True)
+
+
+TNID = "tnid"  # ExternalRef.system of a party's TradeNet ID (trade-network identity, see above)
 
 
 class DocumentKind(StrEnum):
@@ -133,6 +147,9 @@ class Document(_Model):
     payment_terms: PaymentTerms | None = None
     status: DocumentStatus = DocumentStatus.ISSUED
     purchase_order: str | None = None
+    credited_invoice: str | None = Field(
+        default=None, description="credit notes: the number of the invoice it corrects, when known"
+    )
     memo: str | None = None
     external_refs: list[ExternalRef] = Field(default_factory=list)
     attachments: list[Attachment] = Field(default_factory=list)
@@ -161,6 +178,8 @@ class Document(_Model):
             self.totals = computed  # same values, quantized to the currency
         if self.due_date is None and self.payment_terms and self.payment_terms.due_offset_days is not None:
             self.due_date = self.issue_date + dt.timedelta(days=self.payment_terms.due_offset_days)
+        if self.credited_invoice is not None and self.kind is not DocumentKind.CREDIT_NOTE:
+            raise ValueError("only a credit note names an invoice it credits")
         if self.due_date is not None and self.due_date < self.issue_date:
             raise ValueError(f"due date {self.due_date} is before issue date {self.issue_date}")
         return self

@@ -9,16 +9,17 @@ in one module per flow (`polled_values`, `delivery_values`, `catalog_values`, `f
 
 | capability              | side   | used by                       | examples                    |
 |-------------------------|--------|-------------------------------|-----------------------------|
-| POLLED_SOURCE           | source | poll, deliver (write-back)    | ServiceTrade                |
+| POLLED_SOURCE           | source | poll, deliver (write-back)    | ServiceTrade, ClearBooks, ShipServ |
 | WEBHOOK_SOURCE          | either | webhook intake, deliver       | shop, FreshBooks (events back) |
 | PAID_STATUS             | source | deliver (target says "paid")  | shop                        |
 | CATALOG_SOURCE          | source | catalog sync                  | shop                        |
 | DOCUMENT_DROP_ZONE      | source | bundle                        | drop zone                   |
-| DOCUMENT_TARGET         | target | deliver (invoices, payments, customers) | FreshBooks        |
+| DOCUMENT_TARGET         | target | deliver (documents, payments, customers) | FreshBooks, ClearBooks,  |
+|                         |        |                               | ShipServ                    |
 | CATALOG_TARGET          | target | catalog sync                  | FreshBooks                  |
 | FILE_TARGET             | target | export                        | flat file                   |
 | BUNDLE_TARGET           | target | bundle                        | Clearnox                    |
-| OAUTH_CONNECT           | either | oauth connect                 | FreshBooks                  |
+| OAUTH_CONNECT           | either | oauth connect                 | FreshBooks, ClearBooks      |
 """
 
 from __future__ import annotations
@@ -97,8 +98,9 @@ class PolledSource(Closeable, Protocol):
 
     write_back_concurrency: int  # write-backs the source takes at once (within its rate limit)
 
-    def poll(self, start_page: int = 1) -> Iterator[SourcePage]:
-        """Pages of records ready for the target, from `start_page` to the last page."""
+    def poll(self, start_page: int = 1, position: Mapping[str, Any] | None = None) -> Iterator[SourcePage]:
+        """Pages of records ready for the target, from `start_page` to the last page. An incremental source
+        lists from `position` instead (the last `SourcePage.position` saved; None on its first run)."""
         ...
 
     def fetch(self, ref: SourceRef) -> tuple[Document, dict[str, Any]]:

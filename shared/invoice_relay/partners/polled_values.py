@@ -19,7 +19,14 @@ class SourceRef:
 
 @dataclass(frozen=True)
 class SourcePage:
-    """One page of a polled listing. `next_page` is None on the last page."""
+    """One page of a polled listing. `next_page` is None on the last page.
+
+    `position` is for sources that list what *changed since a point* (an incremental listing) instead of
+    what is in a "ready" status: where the listing goes on after this page, in the source's own terms
+    (JSON-able, e.g. a modified-at watermark). The poll saves it with the page's checkpoint — also after
+    the last page, so the next run starts where this one ended — and hands it back to `poll`. None: the
+    listing is resumed by page number and starts over at page 1 once complete (a status filter).
+    """
 
     page: int
     total_pages: int
@@ -27,6 +34,7 @@ class SourcePage:
     raw: list[dict[str, Any]] = field(default_factory=list, repr=False)
     # ref id → the record as the listing gave it (a source whose listing carries whole records)
     records: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    position: dict[str, Any] | None = None
 
     @property
     def next_page(self) -> int | None:

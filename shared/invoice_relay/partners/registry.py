@@ -42,6 +42,8 @@ PARTNERS: Mapping[str, str] = {
     "flatfile": "invoice_relay.partners.flatfile",
     "dropzone": "invoice_relay.partners.dropzone",
     "clearnox": "invoice_relay.partners.clearnox",
+    "clearbooks": "invoice_relay.partners.clearbooks",
+    "shipserv": "invoice_relay.partners.shipserv",
 }
 
 T = TypeVar("T")

@@ -68,14 +68,19 @@ def _poll(config: ConnectorConfig, services: Services, run: Run) -> Finished:
         services.partners.require(config, DOCUMENT_TARGET)
     cursor = services.cursors.get(connector_id, CURSOR)
     start_page = int(cursor.get("next_page", 1)) if cursor.get("in_progress") else 1
+    position = cursor.get("position")  # incremental sources: where the last page stored left off
     source = services.open(config, POLLED_SOURCE)
-    run.event("info", f"polling {source.system} from page {start_page}", resumed_from=cursor.get("run_id"))
+    run.event(
+        "info",
+        f"polling {source.system} " + (f"from {_said(position)}" if position else f"from page {start_page}"),
+        resumed_from=cursor.get("run_id"),
+    )
     counts = run.counts
     staged_here: set[str] = set()  # documents this run stores (staged or rejected): their page may still
     # be being stored, so a later page listing one of them waits for it and reads their states after
     try:
         with _StoresBehind() as behind:
-            for page in read_ahead(source.poll(start_page), name="poll-listing"):
+            for page in read_ahead(source.poll(start_page, position=position), name="poll-listing"):
                 ids = [ref.id for ref in page.refs]
                 if staged_here.intersection(ids):
                     behind.wait()  # the page lists documents still being stored: read their states after
@@ -313,7 +318,8 @@ def _store_page(staging: _PageStaging, page: SourcePage) -> None:
 
 
 def _checkpoint(services: Services, run: Run, page: SourcePage) -> None:
-    """The page is handled: a run that stops now resumes at the next one."""
+    """The page is handled: a run that stops now resumes at the next one (an incremental source: at the
+    page's position, which the next run starts from even when this one completes)."""
     run.counts["pages"] += 1
     services.cursors.save(
         run.connector_id,
@@ -324,9 +330,17 @@ def _checkpoint(services: Services, run: Run, page: SourcePage) -> None:
             "run_id": run.run_id,
             "total_pages": page.total_pages,
             "saved_at": iso(utc_now()),
+            **({"position": page.position} if page.position is not None else {}),
         },
     )
     run.log.flush()
+
+
+def _said(position: Any) -> str:
+    """A saved position in a run's log: its fields as the source named them (no secrets live there)."""
+    if isinstance(position, dict):
+        return ", ".join(f"{key} {value}" for key, value in sorted(position.items()))
+    return str(position)
 
 
 class _StoresBehind:

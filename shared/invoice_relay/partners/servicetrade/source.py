@@ -43,9 +43,10 @@ class ServiceTradeSource:
             write_back_concurrency=config.write_back_concurrency,
         )
 
-    def poll(self, start_page: int = 1) -> Iterator[SourcePage]:
+    def poll(self, start_page: int = 1, position: Mapping[str, Any] | None = None) -> Iterator[SourcePage]:
         """Pages of invoices in pending_accounting; a ref's version is the invoice's `updated`. Records
-        that are not invoices for accounting (vendor bills, external invoices) are passed over."""
+        that are not invoices for accounting (vendor bills, external invoices) are passed over. The
+        status filter says what is ready, so there is no `position` (a run starts at page 1)."""
         for page in self.client.pending_accounting_invoices(start_page):
             refs, records = [], {}
             for invoice in page.records:
