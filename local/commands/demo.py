@@ -1,5 +1,7 @@
 """`make demo`: invoices travel from a (sandbox) ServiceTrade into an accounting import file, and every
-invoice's outcome is written back — through the real handlers, on the embedded AWS.
+invoice's outcome is written back; shop orders become FreshBooks invoices; PDFs go to Clearnox in bundles;
+a supplier's ClearBooks invoices go out on the ShipServ trade network and a buyer's received documents come
+into its ClearBooks — through the real handlers, on the embedded AWS.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def _print_run_log(stack: LocalStack, run_id: str) -> None:
 def main() -> int:
     print(
         "Invoice Relay demo — flows 1 + 2 (ServiceTrade → import file), 3 (shop webhooks → FreshBooks),"
-        " 4 (PDF bundles → Clearnox)\n"
+        " 4 (PDF bundles → Clearnox), 5 (ClearBooks ↔ ShipServ)\n"
     )
     with LocalStack() as stack:
         st = stack.servicetrade
@@ -112,6 +114,7 @@ def main() -> int:
         )
         order_to_invoice(stack)
         document_bundles(stack)
+        trade_network(stack)
         managed_connector(stack)
     print(f"\nstructured logs   {LOG_DIR.relative_to(REPO)}/ (`make logs`)")
     return 0
@@ -270,12 +273,66 @@ def managed_connector(stack: LocalStack) -> None:
         api.stop()
 
 
-def _print_failures(stack: LocalStack) -> None:
+def trade_network(stack: LocalStack) -> None:
+    """Flow 5: upload (the supplier's ClearBooks sales invoices and credit notes → ShipServ, to the buyer
+    TNID of each customer) and download (what the buyer received on ShipServ → purchase bills and credit
+    notes in its ClearBooks, marked exported on the network only after ClearBooks accepted them)."""
+    shipserv, supplier_books, buyer_books = stack.start_trade_network_sandboxes()
+    demo = shipserv.demo
+    assert demo is not None
+    print("\n— flow 5 —")
+    print(
+        f"ShipServ          {shipserv.base_url}  (supplier TNID {demo.supplier_tnid}, buyer TNID"
+        f" {demo.buyer_tnid} with {len(demo.received_ids)} received documents)"
+    )
+    sales = supplier_books.sales_invoices() + supplier_books.sales_credit_notes()
+    print(
+        f"ClearBooks        supplier's books {supplier_books.base_url} ({len(sales)} sales documents, two"
+        f" broken on purpose); buyer's books {buyer_books.base_url}  (both OAuth connected)"
+    )
+
+    upload = stack.invoke("PollFunction", _event("poll_schedule_upload.json"))
+    print(
+        f"upload poll       {upload['status']}: {upload['message']}"
+        f" ({upload['counts'].get('pages', 0)} pages)"
+    )
+    stack.drain_delivery_queue()
+    on_network = shipserv.documents(supplier_tnid=demo.supplier_tnid)
+    kinds = Counter(d["type"] for d in on_network)
+    attached = sum(1 for d in on_network if d.get("attachments"))
+    print(
+        f"ShipServ now      {kinds['Invoice']} invoices and {kinds['CreditNote']} credit notes sent by TNID"
+        f" {demo.supplier_tnid} ({attached} with their PDF)"
+    )
+    _print_failures(stack, fixtures.UPLOAD_CONNECTOR_ID)
+    shipserv.mark_read(on_network[0]["id"])  # the buyer opens one: the READ acknowledgement
+
+    download = stack.invoke("PollFunction", _event("poll_schedule_download.json"))
+    print(f"download poll     {download['status']}: {download['message']}")
+    stack.drain_delivery_queue()
+    exported = sum(1 for d in shipserv.documents(buyer_tnid=demo.buyer_tnid) if d["exported"])
+    booked = (
+        f"{len(buyer_books.bills())} purchase bills, {len(buyer_books.purchase_credit_notes())} purchase"
+        f" credit notes, {len(buyer_books.suppliers())} suppliers, {len(buyer_books.attachments())} PDFs"
+    )
+    print(f"buyer's books     {booked}; {exported} of {len(demo.received_ids)} marked exported on ShipServ")
+    _print_failures(stack, fixtures.DOWNLOAD_CONNECTOR_ID)
+    again = [
+        stack.invoke("PollFunction", _event(f"poll_schedule_{side}.json")) for side in ("upload", "download")
+    ]
+    stack.drain_delivery_queue()
+    print(
+        f"second runs       upload: {again[0]['message']}; download: {again[1]['message']}"
+        " — nothing is sent or booked twice"
+    )
+
+
+def _print_failures(stack: LocalStack, connector_id: str = fixtures.SHOP_CONNECTOR_ID) -> None:
     from invoice_relay.storage.runs import RunHistory
     from invoice_relay.storage.table import state_table
 
     history = RunHistory(state_table(stack.table_name))
-    for run in history.recent_runs(fixtures.SHOP_CONNECTOR_ID, 100):
+    for run in history.recent_runs(connector_id, 100):
         for event in history.run_events(run["run_id"]):
             if event.message.startswith("deliver run "):
                 continue  # the run's own start and end: the lines before say what happened

@@ -16,6 +16,8 @@ from local.sandboxes.documents import pdf_file
 SERVICETRADE_CONNECTOR_ID = "demo-servicetrade"  # ServiceTrade → import file (flows 1 + 2)
 SHOP_CONNECTOR_ID = "demo-shop"  # shop webhooks → FreshBooks (flow 3); the sample events' connector
 CLEARNOX_CONNECTOR_ID = "demo-clearnox"  # drop zone → Clearnox bundles (flow 4)
+UPLOAD_CONNECTOR_ID = "demo-upload"  # ClearBooks → ShipServ: a supplier's invoices to the network (flow 5)
+DOWNLOAD_CONNECTOR_ID = "demo-download"  # ShipServ → ClearBooks: a buyer's received documents (flow 5)
 SERVICETRADE_TEMPLATE = "example_legacy_header_detail"
 
 

@@ -24,11 +24,12 @@ from local.sandboxes.freshbooks import FreshBooksSandbox
 from local.sandboxes.servicetrade import ServiceTradeSandbox
 from local.sandboxes.shop import SANDBOX_API_KEY, ShopSandbox
 from local.scenarios import fixtures
+from local.scenarios.trade_network import TradeNetworkSandboxes
 
 __all__ = ["STAGE", "LocalStack"]
 
 
-class LocalStack(LocalPlatform):
+class LocalStack(TradeNetworkSandboxes, LocalPlatform):
     """Start with `with LocalStack() as stack:`; `seed_demo=False` starts without the demo connectors."""
 
     def __init__(
@@ -65,12 +66,15 @@ class LocalStack(LocalPlatform):
             self.add_shop_connector(fixtures.SHOP_CONNECTOR_ID)
             self.add_clearnox_connector(fixtures.CLEARNOX_CONNECTOR_ID)
             self.seed_drop_zone(fixtures.CLEARNOX_CONNECTOR_ID)
+            self.add_upload_connector(fixtures.UPLOAD_CONNECTOR_ID)
+            self.add_download_connector(fixtures.DOWNLOAD_CONNECTOR_ID)
         return self
 
     def stop(self) -> None:
         for sandbox in (self.shop, self.freshbooks, self.clearnox, self.servicetrade):
             if sandbox is not None and sandbox.running:
                 sandbox.stop()
+        self.stop_trade_network_sandboxes()
         super().stop()
 
     # -- sign-in (Cognito) -------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ EVENTS = Path(__file__).resolve().parents[2] / "events"
 SAMPLES = {
     "poll_schedule.json": "PollFunction",
     "poll_eventbridge_rule.json": "PollFunction",
+    "poll_schedule_upload.json": "PollFunction",  # flow 5: ClearBooks → ShipServ
+    "poll_schedule_download.json": "PollFunction",  # flow 5: ShipServ → ClearBooks
     "export_schedule.json": "ExportFunction",
     "catalog_sync_schedule.json": "CatalogSyncFunction",
     "bundle_schedule.json": "BundleFunction",

@@ -182,7 +182,7 @@ def test_a_run_the_connector_cannot_do_fails_with_a_configuration_error_naming_i
 def test_an_unexpected_exception_still_closes_the_run(platform, connector, monkeypatch):
     from tests import fake_partner
 
-    def explode(self, start_page=1):
+    def explode(self, start_page=1, position=None):
         raise RuntimeError("the ledger exploded")
         yield  # pragma: no cover
 
@@ -235,7 +235,7 @@ def test_a_run_whose_function_died_is_closed_by_the_next_run_of_its_kind(platfor
     class Died(BaseException):  # the Lambda's process died: nothing in the function can close the run
         pass
 
-    def die(self, start_page=1):
+    def die(self, start_page=1, position=None):
         raise Died
         yield  # pragma: no cover
 

@@ -281,15 +281,21 @@ def test_password_grant_posts_the_user_and_a_refused_user_is_named_without_the_p
 
     with server:
         url = f"{server.base_url}/token"
-        auth = PasswordGrantAuth(url, "ci", "cs", username="ada@example.com", password="pw-ok", partner="acme")
+        auth = PasswordGrantAuth(
+            url, "ci", "cs", username="ada@example.com", password="pw-ok", partner="acme"
+        )
         auth.bind(Enveloped(server.base_url, auth=auth, session=session()))
         assert auth.access_token() == auth.access_token() == "tok-1"  # reused
         assert grants[0] == {
             "grant_type": "password", "client_id": "ci", "client_secret": "cs",
             "username": "ada@example.com", "password": "pw-ok",
         }  # fmt: skip
-        wrong = PasswordGrantAuth(url, "ci", "cs", username="ada@example.com", password="nope", partner="acme")
+        wrong = PasswordGrantAuth(
+            url, "ci", "cs", username="ada@example.com", password="nope", partner="acme"
+        )
         wrong.bind(Enveloped(server.base_url, auth=wrong, session=session()))
-        with pytest.raises(AuthenticationError, match=r"refused the user ada@example.com.*Bad credentials") as no:
+        with pytest.raises(
+            AuthenticationError, match=r"refused the user ada@example.com.*Bad credentials"
+        ) as no:
             wrong.access_token()
         assert "nope" not in no.value.reason and "cs" not in repr(wrong)

@@ -21,7 +21,6 @@ from ..storage.held import HeldWork
 from ..storage.objects import DocumentBucket
 from ..storage.runs import LogEvent, RunHistory
 from ..storage.state import DocumentRecord, DocumentState, DocumentStates, StagedBatches
-from ..storage.table import batch_get_all, query_all
 from .errors import InvalidInput, NotFound
 
 MAX_PAGE = 100
@@ -158,14 +157,8 @@ class ConnectorHistory:
         """Every connector's documents with this number ("where is invoice 1042?")."""
         if not number or len(number) > 100:
             raise InvalidInput([{"field": "number", "reason": "a document number, 1 to 100 characters"}])
-        found = query_all(
-            self.table,
-            IndexName="GSI2",
-            KeyConditionExpression=Key("GSI2PK").eq(keys.document_number_index_pk(number)),
-        )
-        items = batch_get_all(self.table, [{"PK": i["PK"], "SK": i["SK"]} for i in found])
         return sorted(
-            (document_view(DocumentRecord.from_item(i)) for i in items),
+            (document_view(record) for record in DocumentStates(self.table).numbered(number)),
             key=lambda d: d["updated_at"],
             reverse=True,
         )

@@ -321,7 +321,9 @@ class PasswordGrantAuth(ClientCredentialsAuth):
         return f"the user {self.username} (its password) or our client credentials"
 
     def __repr__(self) -> str:
-        return f"PasswordGrantAuth({self.token_url!r}, client_id={self.client_id!r}, username={self.username!r})"
+        return (
+            f"PasswordGrantAuth({self.token_url!r}, client_id={self.client_id!r}, username={self.username!r})"
+        )
 
 
 def _lifetime(expires_in: object, token: str) -> float | None:

@@ -16,6 +16,7 @@ in one module per flow (`polled_values`, `delivery_values`, `catalog_values`, `f
 | DOCUMENT_DROP_ZONE      | source | bundle                        | drop zone                   |
 | DOCUMENT_TARGET         | target | deliver (documents, payments, customers) | FreshBooks, ClearBooks,  |
 |                         |        |                               | ShipServ                    |
+| DELIVERY_RECEIPTS       | target | poll (records READ receipts)  | ShipServ                    |
 | CATALOG_TARGET          | target | catalog sync                  | FreshBooks                  |
 | FILE_TARGET             | target | export                        | flat file                   |
 | BUNDLE_TARGET           | target | bundle                        | Clearnox                    |
@@ -38,6 +39,7 @@ if TYPE_CHECKING:  # for annotations: the values are imported on first use (belo
     from .delivery_values import (  # noqa: F401 (named through this module, see below)
         CustomerChanged,
         Delivered,
+        DeliveryReceipt,
         DocumentSettled,
         HandshakeAnswer,
         NewDocument,
@@ -61,6 +63,7 @@ __getattr__ = lazy_names(
         **dict.fromkeys(
             (
                 "Delivered",
+                "DeliveryReceipt",
                 "WorkRef",
                 "NewDocument",
                 "CustomerChanged",
@@ -191,6 +194,15 @@ class DocumentTarget(Closeable, Protocol):
 
 
 @runtime_checkable
+class DeliveryReceipts(Closeable, Protocol):
+    """A target that says when the recipient has seen what was delivered (a trade network's READ)."""
+
+    def receipts(self, since: dt.datetime | None) -> Iterator[DeliveryReceipt]:
+        """Receipts that came at or after `since` (all when None), oldest first."""
+        ...
+
+
+@runtime_checkable
 class CatalogTarget(Closeable, Protocol):
     def sync_product(self, product: Product) -> tuple[str, Literal["created", "updated", "unchanged"]]:
         """Keep the target's item of this SKU in step; returns (item id, what happened)."""
@@ -280,6 +292,9 @@ DOCUMENT_DROP_ZONE = Capability("document_drop_zone", DocumentDropZone, "source"
 DOCUMENT_TARGET = Capability(
     "document_target", DocumentTarget, "target", "an invoice, payment and customer API"
 )
+DELIVERY_RECEIPTS = Capability(
+    "delivery_receipts", DeliveryReceipts, "target", "receipts for delivered documents"
+)
 CATALOG_TARGET = Capability("catalog_target", CatalogTarget, "target", "catalog items")
 FILE_TARGET = Capability("file_target", FileTarget, "target", "flat import files")
 BUNDLE_TARGET = Capability("bundle_target", BundleTarget, "target", "document bundles")
@@ -292,6 +307,7 @@ CAPABILITIES: tuple[Capability[Any], ...] = (
     CATALOG_SOURCE,
     DOCUMENT_DROP_ZONE,
     DOCUMENT_TARGET,
+    DELIVERY_RECEIPTS,
     CATALOG_TARGET,
     FILE_TARGET,
     BUNDLE_TARGET,

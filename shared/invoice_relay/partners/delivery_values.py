@@ -94,6 +94,17 @@ class WebhookDelivery:
 
 
 @dataclass(frozen=True)
+class DeliveryReceipt:
+    """A target's word that the recipient has seen a document delivered to it (a trade network's READ):
+    the target's id and number of the document, what happened (`status`, e.g. "read") and when."""
+
+    target_id: str
+    number: str | None
+    status: str
+    at: dt.datetime
+
+
+@dataclass(frozen=True)
 class HandshakeAnswer:
     """The answer to a sender's unsigned setup request (a subscription's verification)."""
 

@@ -364,7 +364,7 @@ class Delivery:
             raise
 
     def _polled_document(self, source: Any, target: Any, ref: SourceRef) -> DeliveryResult:
-        label = f"invoice {ref.number or ref.id}"
+        label = f"document {ref.number or ref.id}"  # its kind is known once it is fetched
         try:
             document, raw = source.fetch(ref)
             self.services.bucket.put_raw(self.cid, source.system, ref.id, ref.version, raw)
@@ -380,17 +380,18 @@ class Delivery:
                 self.services.bucket.put_raw(self.cid, source.system, ref.id, ref.version, exc.raw)
             self._acknowledge(source, ref, Outcome.failure(exc.reason))
             self._settle(ref, DocumentState.FAILED, reason=exc.reason)
-            self.log("warn", f"{label} failed: {exc.reason} (written back)", number=ref.number)
+            self.log("warn", f"{label} failed: {exc.reason} (told {source.system})", number=ref.number)
             return DeliveryResult("failed", exc.reason)
         self.notes(delivered, document.number)
         self._acknowledge(
             source, ref, Outcome.success(delivered.target_id, delivered.number, self.config.target.system)
         )
         self._settle(ref, DocumentState.DONE, target_id=delivered.target_id, target_number=delivered.number)
+        kind = document.kind.value.replace("_", " ")
         self.log(
             "info",
-            f"invoice {document.number} → {self.config.target.system} {delivered.number}, written back as "
-            "processed",
+            f"{kind} {document.number} → {self.config.target.system} {delivered.number}, acknowledged to "
+            f"{source.system}",
             number=document.number,
         )
         return DeliveryResult.created(self.config.target.system, delivered)

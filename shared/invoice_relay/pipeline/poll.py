@@ -105,12 +105,17 @@ def _poll(config: ConnectorConfig, services: Services, run: Run) -> Finished:
         acknowledge_pending(services, source, run, (DocumentState.REJECTED,))
     finally:
         source.close()
+    if not file_target:
+        from .receipts import record_receipts  # deferred: only document targets can send receipts
+
+        record_receipts(services, config, run)
     return Finished(
         status="partial" if counts["write_back_pending"] else "succeeded",
         message=(
             f"{counts['staged']} staged, "
             + (f"{counts['queued']} queued for delivery, " if counts["queued"] else "")
             + f"{counts['rejected']} rejected, {counts['unchanged']} already known"
+            + (f", {counts['receipts']} read receipts recorded" if counts["receipts"] else "")
             + (f"; continues at page {counts['continues_at_page']}" if counts["continues_at_page"] else "")
         ),
     )

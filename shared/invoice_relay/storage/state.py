@@ -329,6 +329,18 @@ class DocumentStates:
         item = self._table.get_item(Key=self._key(connector_id, source_id), ConsistentRead=True).get("Item")
         return DocumentRecord.from_item(item) if item else None
 
+    def numbered(self, number: str, connector_id: str | None = None) -> list[DocumentRecord]:
+        """The documents with this number (the number index, keys only), of one connector or of all."""
+        found = query_all(
+            self._table,
+            IndexName="GSI2",
+            KeyConditionExpression=Key("GSI2PK").eq(keys.document_number_index_pk(number)),
+        )
+        if connector_id is not None:
+            found = [i for i in found if i["PK"] == keys.document_pk(connector_id)]
+        items = batch_get_all(self._table, [{"PK": i["PK"], "SK": i["SK"]} for i in found])
+        return [DocumentRecord.from_item(i) for i in items]
+
     def known(self, connector_id: str, source_ids: list[str]) -> dict[str, DocumentRecord]:
         """The current records of `source_ids` (strongly consistent; 100 to a `BatchGetItem`)."""
         item_keys = [self._key(connector_id, source_id) for source_id in dict.fromkeys(source_ids)]

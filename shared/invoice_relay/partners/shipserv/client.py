@@ -146,7 +146,9 @@ class ShipServClient(PartnerClient):
         page_size: int = 50,
     ) -> ShipServClient:
         """A client signed in with the stored secret (see `authenticator`)."""
-        return cls(api_url, auth=authenticator(api_url, secret), tnid=tnid, session=session, page_size=page_size)
+        return cls(
+            api_url, auth=authenticator(api_url, secret), tnid=tnid, session=session, page_size=page_size
+        )
 
     # -- errors -----------------------------------------------------------------------------------------
 
@@ -154,10 +156,13 @@ class ShipServClient(PartnerClient):
         """The codes and fields of the network's problems (their messages are in the reason already)."""
         problems, _ = network_problems(response)
         return "; ".join(
-            f"{p['code']} at {p['field']}" if p.get("field") else str(p["code"]) for p in problems if p.get("code")
+            f"{p['code']} at {p['field']}" if p.get("field") else str(p["code"])
+            for p in problems
+            if p.get("code")
         )
 
     def raise_for_status(self, response: requests.Response) -> None:
+        """The kit's status mapping, with a 403 as a ConfigurationError and refusals as NetworkRefusal."""
         try:
             super().raise_for_status(response)
         except RelayError as exc:
@@ -185,8 +190,8 @@ class ShipServClient(PartnerClient):
         tnid = document.get(field)
         if tnid != self.tnid:
             raise ConfigurationError(
-                f"shipserv user {self.username} acts for {role} TNID {tnid}, but this connector is set up for "
-                f"TNID {self.tnid}: give the connector that company's integration user, or its TNID",
+                f"shipserv user {self.username} acts for {role} TNID {tnid}, but this connector is set up "
+                f"for TNID {self.tnid}: give the connector that company's integration user, or its TNID",
                 partner=PARTNER,
             )
 
@@ -201,11 +206,14 @@ class ShipServClient(PartnerClient):
         content, total_pages = body.get("content"), body.get("totalPages")
         answered = body.get("pageNumber", number)  # the paginator's loop guard compares it with `number`
         if not isinstance(content, list) or not _is_int(total_pages) or not _is_int(answered):
-            raise self.unexpected(f"page {number} without content, pageNumber and totalPages", "GET", DOCUMENTS)
+            raise self.unexpected(
+                f"page {number} without content, pageNumber and totalPages", "GET", DOCUMENTS
+            )
         return Page(records=content, number=answered, total_pages=total_pages)
 
     def documents(self, start_page: int = 1, **filters: Any) -> Iterator[Page]:
-        """Each page of the listing with these filters, from `start_page` (loop guard: `PageNumberPaginator`)."""
+        """Each page of the listing with these filters, from `start_page` (with the paginator's loop
+        guard and page limit)."""
         return self._pages.pages(lambda number: self.documents_page(number, **filters), start_page)
 
     def received_documents(self, start_page: int = 1) -> Iterator[Page]:

@@ -103,7 +103,9 @@ def _document(payload: dict[str, Any]) -> Document:
         purchase_order=text_value(payload.get("purchaseOrderNumber")),
         # Credit notes name the invoice they credit by its number (the issuer's); invoices never do.
         credited_invoice=(
-            text_value(payload.get("linkedInvoiceReferenceNumber")) if kind is DocumentKind.CREDIT_NOTE else None
+            text_value(payload.get("linkedInvoiceReferenceNumber"))
+            if kind is DocumentKind.CREDIT_NOTE
+            else None
         ),
         memo=_memo(payload),
         external_refs=[ExternalRef(system=PARTNER, id=str(payload["id"]), number=number)],
@@ -141,7 +143,9 @@ def _lines(items: object) -> list[Line]:
                 unit_price=decimal_value(item["unitPrice"], f"{what} unitPrice"),
                 discount=decimal_value(item.get("discountCost") or 0, f"{what} discountCost"),
                 net_amount=(
-                    None if item.get("totalCost") is None else decimal_value(item["totalCost"], f"{what} totalCost")
+                    None
+                    if item.get("totalCost") is None
+                    else decimal_value(item["totalCost"], f"{what} totalCost")
                 ),
                 tax_rate=None if rate is None else decimal_value(rate, f"{what} taxRate"),
             )
@@ -164,7 +168,12 @@ def _taxes(lines: list[Line], tax_total: Decimal, currency: str) -> list[Tax]:
         taxes.append((rate, base, per_line, round_money(base * rate / 100, currency)))
     use_line_sums = sum((t[2] for t in taxes), Decimal(0)) == tax_total
     return [
-        Tax(name=f"Tax {rate}%", rate=rate, taxable_amount=base, amount=per_line if use_line_sums else per_rate)
+        Tax(
+            name=f"Tax {rate}%",
+            rate=rate,
+            taxable_amount=base,
+            amount=per_line if use_line_sums else per_rate,
+        )
         for rate, base, per_line, per_rate in taxes
     ]
 
@@ -205,7 +214,9 @@ def _date(value: object, field: str) -> dt.date | None:
 # -- sent: canonical → ShipServ -------------------------------------------------------------------------
 
 
-def send_body(document: Document, buyer_tnid: int, files: Iterable[tuple[str, bytes, str]] = ()) -> dict[str, Any]:
+def send_body(
+    document: Document, buyer_tnid: int, files: Iterable[tuple[str, bytes, str]] = ()
+) -> dict[str, Any]:
     """The JSON of `POST /invoicing/documents` for `document`, sent to `buyer_tnid`; `files` are its
     attachments as (name, bytes, content type): the first PDF is classified Invoice, the rest Supporting.
 
@@ -218,7 +229,9 @@ def send_body(document: Document, buyer_tnid: int, files: Iterable[tuple[str, by
     return map_record(label, lambda: _send_body(document, buyer_tnid, files), partner=PARTNER, raw=None)
 
 
-def _send_body(document: Document, buyer_tnid: int, files: Iterable[tuple[str, bytes, str]]) -> dict[str, Any]:
+def _send_body(
+    document: Document, buyer_tnid: int, files: Iterable[tuple[str, bytes, str]]
+) -> dict[str, Any]:
     totals = document.totals
     if totals is None:  # a built Document always has totals; this keeps the type checker honest
         raise PayloadProblem("totals", missing=True)

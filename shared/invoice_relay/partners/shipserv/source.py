@@ -93,7 +93,9 @@ class ShipServSource:
         document is read first."""
         if "lineItems" not in raw:
             if not raw.get("id"):
-                raise MappingError("shipserv listed a document without an id", partner=PARTNER, raw=raw or None)
+                raise MappingError(
+                    "shipserv listed a document without an id", partner=PARTNER, raw=raw or None
+                )
             raw = self.client.document(str(raw["id"]))
         return self._document(raw)
 
@@ -108,13 +110,17 @@ class ShipServSource:
         so the target can send it on (`attachments.keep_attachment`)."""
         listed = payload.get("attachments") or []
         if not isinstance(listed, list):
-            raise MappingError(f"{document_label(payload)}: attachments is not a list", partner=PARTNER, raw=payload)
+            raise MappingError(
+                f"{document_label(payload)}: attachments is not a list", partner=PARTNER, raw=payload
+            )
         version = _version(payload) or "unversioned"
         kept = []
         for position, attachment in enumerate(listed, start=1):
             if not isinstance(attachment, dict) or not text_value(attachment.get("id")):
                 raise MappingError(
-                    f"{document_label(payload)}: attachment {position} has no id", partner=PARTNER, raw=payload
+                    f"{document_label(payload)}: attachment {position} has no id",
+                    partner=PARTNER,
+                    raw=payload,
                 )
             content, served_type = self.client.attachment(str(attachment["id"]))
             kept.append(
@@ -176,6 +182,8 @@ def _ref(document: Mapping[str, Any]) -> SourceRef | None:
     document_id, version = str(document["id"]), _version(document) or ""
     unusable = id_problem(document_id) or id_problem(version) or (None if version else "has no submittedDate")
     if unusable:
-        logger.error(f"shipserv: skipping listed document {label_text(document_id)}: its id or version {unusable}")
+        logger.error(
+            f"shipserv: skipping listed document {label_text(document_id)}: its id or version {unusable}"
+        )
         return None
     return SourceRef(id=document_id, version=version, number=text_value(document.get("referenceNumber")))
