@@ -35,8 +35,7 @@ from invoice_relay.partners.capabilities import (
 )
 from invoice_relay.partners.clearbooks import SPEC
 from invoice_relay.partners.clearbooks.config import ClearBooksSourceConfig, ClearBooksTargetConfig
-from invoice_relay.partners.clearbooks.oauth import SOURCE_SCOPES, TARGET_SCOPES, connect_url
-from invoice_relay.partners.clearbooks.oauth import connect as oauth_connect
+from invoice_relay.partners.clearbooks.oauth import SOURCE_SCOPES, TARGET_SCOPES, connector_oauth
 from invoice_relay.partners.clearbooks.source import ClearBooksSource
 from invoice_relay.partners.clearbooks.target import ClearBooksTarget
 from invoice_relay.partners.context import PartnerContext
@@ -130,11 +129,12 @@ def connector(sandbox, aws, leases) -> Connector:
 
 def connect(config, aws):
     """The authorization-code flow: the consent page redirects like a user who clicked Allow."""
-    answer = requests.get(connect_url(config, "st-1"), allow_redirects=False, timeout=5)
+    oauth = connector_oauth(config)
+    answer = requests.get(oauth.connect_url("st-1"), allow_redirects=False, timeout=5)
     assert answer.status_code == 302, answer.text
     query = parse_qs(urlsplit(answer.headers["Location"]).query)
-    return oauth_connect(
-        config, query["code"][0], secrets_client=aws.client("secretsmanager"), session=fast_session()
+    return oauth.connect(
+        query["code"][0], secrets_client=aws.client("secretsmanager"), session=fast_session()
     )
 
 
@@ -552,7 +552,7 @@ def test_each_side_asks_for_its_own_scopes_on_the_documented_consent_page(sandbo
         (connector.source_config, SOURCE_SCOPES),
         (connector.target_config, TARGET_SCOPES),
     ):
-        url = connect_url(config, "st")
+        url = connector_oauth(config).connect_url("st")
         assert url.startswith(f"{sandbox.base_url}/account/action/oauth/?")
         assert parse_qs(urlsplit(url).query)["scope"] == [" ".join(scopes)]
 

@@ -1,7 +1,8 @@
 """OAuth 2.0 authorization code with single-use rotating refresh tokens, shared by many workers.
 
 Used by every partner that connects this way (FreshBooks; ClearBooks): the partner package describes its
-endpoints in an `OAuthProvider` and this module does the rest.
+endpoints in an `OAuthProvider`, names a connector side's secrets in a `ConnectorOAuth` and this module
+does the rest (`OAuthConnection` is the connect link and callback of the `OAUTH_CONNECT` capability).
 
 - Connect: send the user to `OAuthProvider.authorization_url()` (`response_type=code`, a one-time
   `state`); the partner redirects back with `code` and `state`; `complete_connection()` exchanges the
@@ -43,6 +44,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import AuthenticationError, ConfigurationError, TransientError
 from ..logs import logger
+from ..secrets import partner_credentials
 from ..storage.state import LeaseHeld
 from .auth import TOKEN_TIMEOUT, BearerTokenAuth, Clock, token_session
 from .status import token_endpoint_status, transport_error
@@ -370,6 +372,92 @@ def complete_connection(
         f"{provider.partner}: connected; tokens stored in '{secret.name}' (generation {tokens.generation})"
     )
     return tokens
+
+
+@dataclass(frozen=True)
+class ConnectorOAuth:
+    """One connector side's OAuth 2.0 authorization-code setup: the partner's `provider`, the Secrets
+    Manager name of the app secret (`{"client_id", "client_secret", "redirect_uri"}`, read through the
+    credentials cache) and that of the token secret (written here, always read fresh)."""
+
+    provider: OAuthProvider
+    app_secret: str
+    token_secret: str
+
+    def app(self, max_age: int = 300, *, fresh: bool = False) -> OAuthApp:
+        """The app the connector is registered as (cached `max_age` seconds; `fresh`: read again now)."""
+        value = partner_credentials(self.app_secret, max_age, fresh=fresh)
+        return OAuthApp.from_secret(value, f"secret '{self.app_secret}'")
+
+    def tokens(self, client: Any = None) -> TokenSecret:
+        """The connector's token secret (`client`: a Secrets Manager client; None: the default one)."""
+        return TokenSecret(self.token_secret, client, reconnect_hint=self.provider.reconnect_hint)
+
+    def connect_url(self, state: str, *, app: OAuthApp | None = None) -> str:
+        """Where to send the user to connect the partner for this connector (its consent page)."""
+        return self.provider.authorization_url(app or self.app(), state)
+
+    def connect(
+        self,
+        code: str,
+        *,
+        app: OAuthApp | None = None,
+        secrets_client: Any = None,
+        session: requests.Session | None = None,
+        clock: Clock = time.time,
+    ) -> OAuthTokens:
+        """Finish the connection after the partner redirected back with `code`: exchange it and store the
+        tokens in the connector's token secret (`complete_connection`)."""
+        return complete_connection(
+            self.provider,
+            app or self.app(),
+            code,
+            self.tokens(secrets_client),
+            session=session,
+            clock=clock,
+        )
+
+    def token_auth(
+        self,
+        connector_id: str,
+        leases: LeaseHolder,
+        *,
+        secrets_client: Any = None,
+        app: OAuthApp | None = None,
+        session: requests.Session | None = None,
+        clock: Clock = time.time,
+        **options: Any,
+    ) -> RotatingRefreshTokenAuth:
+        """The authenticator of a connector's calls (tokens from its token secret, refreshed under the
+        connector's lease; the app, needed to refresh, from its app secret unless `app` is given).
+        `options` go to `RotatingRefreshTokenAuth` (lease wait, poll interval, refresh margin)."""
+        return RotatingRefreshTokenAuth(
+            connector_id,
+            self.provider,
+            self.tokens(secrets_client),
+            leases,
+            (lambda: app) if app is not None else self.app,
+            fresh_app=None if app is not None else (lambda: self.app(fresh=True)),
+            session=session,
+            clock=clock,
+            **options,
+        )
+
+
+class OAuthConnection:
+    """The `OAUTH_CONNECT` capability of a connector side: its connect link and callback."""
+
+    def __init__(self, oauth: ConnectorOAuth, secrets_client: Any = None):
+        self.oauth = oauth
+        self.secrets_client = secrets_client
+        self.system = oauth.provider.partner
+        self.title = oauth.provider.title
+
+    def connect_url(self, state: str) -> str:
+        return self.oauth.connect_url(state)
+
+    def complete(self, code: str) -> None:
+        self.oauth.connect(code, secrets_client=self.secrets_client)
 
 
 # -- using and refreshing -------------------------------------------------------------------------------

@@ -14,6 +14,9 @@ Bounds on what a partner sends (money bounds: see `models/money.py`):
   MAX_INTEGER_DIGITS (32) digits;
 - reasons (`readable`): at most MAX_REASON_LENGTH characters, so a hostile value quoted in a reason cannot
   outgrow a run-log item or a comment.
+
+Also the JSON a connector keeps of a partner (its credentials secret: `secret_credentials`) and a listed
+page of records as the poll takes it (`source_page`).
 """
 
 from __future__ import annotations
@@ -21,15 +24,19 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from ..errors import MappingError
+from ..errors import ConfigurationError, MappingError
 from ..logs import logger
 from ..models import to_decimal
+
+if TYPE_CHECKING:
+    from ..http import Page
+    from .polled_values import SourcePage, SourceRef
 
 PLAUSIBLE_YEARS = range(1990, 2101)
 MAX_ID_LENGTH = 200
@@ -188,6 +195,47 @@ def map_record[T](label: str, build: Callable[[], T], *, partner: str, raw: obje
         raise
     except Exception as exc:
         raise mapping_error(label, exc, partner=partner, raw=raw) from exc
+
+
+# -- credentials secrets ---------------------------------------------------------------------------------
+
+
+def secret_credentials[M: BaseModel](
+    model: type[M], secret: Mapping[str, Any], *, partner: str, expected: str
+) -> M:
+    """A connector's credentials secret read as `model`. ConfigurationError naming the fields that are
+    missing or invalid, never their values, and what was `expected` ("client_id and client_secret")."""
+    try:
+        return model.model_validate(dict(secret))
+    except ValidationError as exc:
+        fields = ", ".join(sorted({str(e["loc"][0]) for e in exc.errors() if e["loc"]}))
+        raise ConfigurationError(
+            f"{partner} credentials are incomplete or invalid: {fields} (expected {expected})",
+            partner=partner,
+        ) from None
+
+
+# -- listings ---------------------------------------------------------------------------------------------
+
+
+def source_page(page: Page, ref_of: Callable[[Any, int], SourceRef | None]) -> SourcePage:
+    """A listed page as the poll takes it: the ref of each record (`ref_of(record, page number)`; None
+    passes the record over, having logged why) and the record under its ref's id, all records kept raw."""
+    from .polled_values import SourcePage
+
+    refs, records = [], {}
+    for record in page.records:
+        ref = ref_of(record, page.number)
+        if ref is not None:
+            refs.append(ref)
+            records[ref.id] = record
+    return SourcePage(
+        page=page.number,
+        total_pages=page.total_pages or 0,
+        refs=refs,
+        raw=page.records,
+        records=records,
+    )
 
 
 # -- JSON bodies --------------------------------------------------------------------------------------------

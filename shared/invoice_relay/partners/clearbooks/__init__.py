@@ -9,7 +9,7 @@ One partner, one package:
 - `config.py`  — `ClearBooksSourceConfig`, `ClearBooksTargetConfig` (common part: `ClearBooksConfig`);
 - `oauth.py`   — its OAuth 2.0 endpoints and per-side scopes on the kit's rotating-refresh authenticator
                  (single-use refresh tokens, refreshed under a DynamoDB lease so concurrent Lambdas never
-                 spend one twice); `ClearBooksConnection` (connect link + callback);
+                 spend one twice); `connector_oauth(config)` (a `ConnectorOAuth`: connect link + callback);
 - `client.py`  — `ClearBooksClient` on the HTTP kit: bare-array pages with paging headers, error arrays,
                  exact money both ways, `X-Business-ID`, pacing under the documented rate limit;
 - `mapping.py` — canonical models ⇄ ClearBooks JSON (the only place its payloads are read or built);
@@ -136,9 +136,10 @@ def _open_target(config: ClearBooksTargetConfig, context: Any) -> Any:
 
 
 def _open_connection(config: ClearBooksConfig, context: Any) -> Any:
-    from .oauth import ClearBooksConnection
+    from ...http.oauth import OAuthConnection
+    from .oauth import connector_oauth
 
-    return ClearBooksConnection(config, context)
+    return OAuthConnection(connector_oauth(config), context.secrets_client)
 
 
 SPEC = PartnerSpec(

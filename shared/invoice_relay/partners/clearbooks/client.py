@@ -1,7 +1,7 @@
 """The ClearBooks API client, on the HTTP kit: bearer auth with one refresh on 401, bare-array pages, errors.
 
-Every call sends `Authorization: Bearer <token>` (`oauth.token_auth`: single-use refresh tokens shared
-by all workers under a lease) and `X-Business-ID` when the connector names a business. A 401 gets
+Every call sends `Authorization: Bearer <token>` (`for_connector`: single-use refresh tokens shared by
+all workers under a lease) and `X-Business-ID` when the connector names a business. A 401 gets
 exactly one token refresh and one retry; 429 and 5xx are retried with backoff by the session. Lists are
 bare JSON arrays paged by `?page=&limit=` with `X-Pagination-Current-Page`/`-Total-Pages` headers,
 followed until the current page is the last (not until a short page). Errors are an array of
@@ -26,8 +26,12 @@ import requests
 from ...errors import AuthenticationError, PermanentError, TransientError
 from ...http import Page, PageNumberPaginator, PartnerAuth, PartnerClient
 from ...http.client import request_line
+from .oauth import connector_oauth
 
 if TYPE_CHECKING:
+    from ...http.auth import Clock
+    from ...http.oauth import OAuthApp
+    from ..context import PartnerContext
     from .config import ClearBooksConfig
 
 PARTNER = "clearbooks"
@@ -63,7 +67,7 @@ class RequestPacer:
 
 
 class ClearBooksClient(PartnerClient):
-    """One ClearBooks business, authenticated by `oauth.token_auth` (a `RotatingRefreshTokenAuth`)."""
+    """One ClearBooks business, authenticated by a `RotatingRefreshTokenAuth` (`for_connector`)."""
 
     partner = PARTNER
 
@@ -75,6 +79,30 @@ class ClearBooksClient(PartnerClient):
         self.page_size = config.page_size
         self._pacer = RequestPacer(config.requests_per_second)
         self._paginator = PageNumberPaginator(partner=PARTNER, what="records", max_pages=MAX_PAGES)
+
+    @classmethod
+    def for_connector(
+        cls,
+        config: ClearBooksConfig,
+        context: PartnerContext,
+        *,
+        session: requests.Session | None = None,
+        app: OAuthApp | None = None,
+        clock: Clock = time.time,
+        **token_options: Any,
+    ) -> ClearBooksClient:
+        """The client of a connector side: tokens from its `token_secret`, refreshed under its lease; the
+        app from its `oauth_app_secret` unless `app` is given. `token_options` go to the authenticator."""
+        auth = connector_oauth(config).token_auth(
+            context.connector_id,
+            context.leases,
+            secrets_client=context.secrets_client,
+            app=app,
+            session=session,
+            clock=clock,
+            **token_options,
+        )
+        return cls(config, auth, session=session)
 
     def __repr__(self) -> str:
         return f"ClearBooksClient({self.config.api_url!r}, business={self.config.business_id!r})"

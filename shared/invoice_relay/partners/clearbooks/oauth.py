@@ -10,26 +10,8 @@ only reconnecting after the app was given the scope cures.
 
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING, Any
-
-import requests
-
-from ...http.auth import Clock
-from ...http.oauth import (
-    LeaseHolder,
-    OAuthApp,
-    OAuthProvider,
-    OAuthTokens,
-    RotatingRefreshTokenAuth,
-    TokenSecret,
-    complete_connection,
-)
-from ...secrets import partner_credentials
+from ...http.oauth import ConnectorOAuth, OAuthProvider
 from .config import ClearBooksConfig, ClearBooksSourceConfig
-
-if TYPE_CHECKING:
-    from ..context import PartnerContext
 
 PARTNER = "clearbooks"
 TITLE = "ClearBooks"
@@ -66,82 +48,7 @@ def provider(config: ClearBooksConfig) -> OAuthProvider:
     )
 
 
-def app_credentials(config: ClearBooksConfig, max_age: int = 300, *, fresh: bool = False) -> OAuthApp:
-    """The ClearBooks app of a connector, from its `oauth_app_secret` (cached `max_age` seconds; `fresh`:
-    read again now)."""
-    value = partner_credentials(config.oauth_app_secret, max_age, fresh=fresh)
-    return OAuthApp.from_secret(value, f"secret '{config.oauth_app_secret}'")
-
-
-def token_secret(config: ClearBooksConfig, client: Any = None) -> TokenSecret:
-    return TokenSecret(config.token_secret, client, reconnect_hint=provider(config).reconnect_hint)
-
-
-def connect_url(config: ClearBooksConfig, state: str, *, app: OAuthApp | None = None) -> str:
-    """Where to send the user to connect ClearBooks for this connector side (the consent page)."""
-    return provider(config).authorization_url(app or app_credentials(config), state)
-
-
-def connect(
-    config: ClearBooksConfig,
-    code: str,
-    *,
-    app: OAuthApp | None = None,
-    secrets_client: Any = None,
-    session: requests.Session | None = None,
-    clock: Clock = time.time,
-) -> OAuthTokens:
-    """Finish the connection after ClearBooks redirected back with `code`: exchange it and store the
-    tokens in the connector's token secret."""
-    return complete_connection(
-        provider(config),
-        app or app_credentials(config),
-        code,
-        token_secret(config, secrets_client),
-        session=session,
-        clock=clock,
-    )
-
-
-def token_auth(
-    connector_id: str,
-    config: ClearBooksConfig,
-    leases: LeaseHolder,
-    *,
-    secrets_client: Any = None,
-    app: OAuthApp | None = None,
-    session: requests.Session | None = None,
-    clock: Clock = time.time,
-    **options: Any,
-) -> RotatingRefreshTokenAuth:
-    """The authenticator of a connector's ClearBooks calls (tokens from its `token_secret`, refreshed under
-    the connector's lease; the app, needed to refresh, from its `oauth_app_secret` unless `app` is given).
-    `options` go to `RotatingRefreshTokenAuth` (lease wait, poll interval, refresh margin)."""
-    return RotatingRefreshTokenAuth(
-        connector_id,
-        provider(config),
-        token_secret(config, secrets_client),
-        leases,
-        (lambda: app) if app is not None else (lambda: app_credentials(config)),
-        fresh_app=None if app is not None else (lambda: app_credentials(config, fresh=True)),
-        session=session,
-        clock=clock,
-        **options,
-    )
-
-
-class ClearBooksConnection:
-    """The `OAUTH_CONNECT` capability of a ClearBooks connector side: its connect link and callback."""
-
-    system = PARTNER
-    title = TITLE
-
-    def __init__(self, config: ClearBooksConfig, context: PartnerContext):
-        self.config = config
-        self.context = context
-
-    def connect_url(self, state: str) -> str:
-        return connect_url(self.config, state)
-
-    def complete(self, code: str) -> None:
-        connect(self.config, code, secrets_client=self.context.secrets_client)
+def connector_oauth(config: ClearBooksConfig) -> ConnectorOAuth:
+    """A connector side's ClearBooks OAuth: the app from its `oauth_app_secret`, the tokens in its
+    `token_secret` (`.connect_url(state)`, `.connect(code)`; `.token_auth(...)` authenticates its calls)."""
+    return ConnectorOAuth(provider(config), config.oauth_app_secret, config.token_secret)

@@ -41,8 +41,6 @@ from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-import requests
-
 from ...errors import MappingError, PermanentError
 from ...logs import logger
 from ...models import Document
@@ -59,10 +57,8 @@ from .mapping import (
     sales_document_to_document,
     vat_rate_table,
 )
-from .oauth import OAuthApp, token_auth
 
 if TYPE_CHECKING:
-    from ...http.auth import Clock
     from ..context import PartnerContext
     from .config import ClearBooksSourceConfig
 
@@ -103,24 +99,13 @@ class ClearBooksSource:
         config: ClearBooksSourceConfig,
         context: PartnerContext,
         *,
-        session: requests.Session | None = None,
-        app: OAuthApp | None = None,
-        clock: Clock = time.time,
-        **token_options: Any,
+        clock: Callable[[], float] = time.time,
+        **options: Any,
     ) -> ClearBooksSource:
-        """A source for a connector: tokens from its `token_secret`, refreshed under its lease; the app
-        from its `oauth_app_secret` unless `app` is given. `token_options` go to the authenticator."""
-        auth = token_auth(
-            context.connector_id,
-            config,
-            context.leases,
-            secrets_client=context.secrets_client,
-            app=app,
-            session=session,
-            clock=clock,
-            **token_options,
-        )
-        return cls(config, ClearBooksClient(config, auth, session=session), context, clock=clock)
+        """A source for a connector (`options`: session, app and token options, see
+        `ClearBooksClient.for_connector`)."""
+        client = ClearBooksClient.for_connector(config, context, clock=clock, **options)
+        return cls(config, client, context, clock=clock)
 
     def close(self) -> None:
         self.client.close()

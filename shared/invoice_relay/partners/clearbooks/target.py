@@ -10,11 +10,8 @@ twice (and completes an attachment a crash cut short).
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
-
-import requests
 
 from ...errors import PermanentError
 from ...logs import logger
@@ -31,10 +28,8 @@ from .mapping import (
     supplier_fields,
     vat_rate_key_for,
 )
-from .oauth import OAuthApp, token_auth
 
 if TYPE_CHECKING:
-    from ...http.auth import Clock
     from ..context import PartnerContext
     from .config import ClearBooksTargetConfig
 
@@ -54,28 +49,11 @@ class ClearBooksTarget:
 
     @classmethod
     def from_config(
-        cls,
-        config: ClearBooksTargetConfig,
-        context: PartnerContext,
-        *,
-        session: requests.Session | None = None,
-        app: OAuthApp | None = None,
-        clock: Clock = time.time,
-        **token_options: Any,
+        cls, config: ClearBooksTargetConfig, context: PartnerContext, **options: Any
     ) -> ClearBooksTarget:
-        """A target for a connector: tokens from its `token_secret`, refreshed under its lease; the app
-        from its `oauth_app_secret` unless `app` is given. `token_options` go to the authenticator."""
-        auth = token_auth(
-            context.connector_id,
-            config,
-            context.leases,
-            secrets_client=context.secrets_client,
-            app=app,
-            session=session,
-            clock=clock,
-            **token_options,
-        )
-        return cls(config, ClearBooksClient(config, auth, session=session), context)
+        """A target for a connector (`options`: session, app, clock and token options, see
+        `ClearBooksClient.for_connector`)."""
+        return cls(config, ClearBooksClient.for_connector(config, context, **options), context)
 
     def close(self) -> None:
         self.client.close()

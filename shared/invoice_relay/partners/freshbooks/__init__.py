@@ -4,7 +4,7 @@ One partner, one package:
 - `config.py`    — `FreshBooksTargetConfig`;
 - `oauth.py`     — its OAuth 2.0 endpoints and scopes on the kit's rotating-refresh authenticator (single-use
                    refresh tokens, refreshed under a DynamoDB lease so concurrent Lambdas never burn one);
-                   `FreshBooksConnection` (connect link + callback);
+                   `connector_oauth(config)` (a `ConnectorOAuth`: connect link + callback);
 - `client.py`    — `FreshBooksClient` on the HTTP kit: envelopes, paging, errors;
 - `mapping.py`   — canonical models ⇄ FreshBooks JSON (the only place FreshBooks payloads are built/read);
 - `target.py`    — `FreshBooksTarget`: the document and catalog target, every call safe to repeat;
@@ -108,9 +108,10 @@ def _open_callbacks(config: FreshBooksTargetConfig, context: Any) -> Any:
 
 
 def _open_connection(config: FreshBooksTargetConfig, context: Any) -> Any:
-    from .oauth import FreshBooksConnection
+    from ...http.oauth import OAuthConnection
+    from .oauth import connector_oauth
 
-    return FreshBooksConnection(config, context)
+    return OAuthConnection(connector_oauth(config), context.secrets_client)
 
 
 SPEC = PartnerSpec(

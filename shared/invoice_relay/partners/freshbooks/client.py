@@ -1,6 +1,6 @@
 """The FreshBooks API client, on the HTTP kit: bearer auth with one refresh on 401, envelopes, paging.
 
-Every call sends `Authorization: Bearer <token>` (`oauth.token_auth`: rotating refresh tokens shared by
+Every call sends `Authorization: Bearer <token>` (`oauth.connector_oauth`: rotating refresh tokens shared by
 all workers under a lease) and `Api-Version: alpha`. A 401 gets exactly one token refresh and one retry.
 429 and 5xx are retried with backoff by the session (idempotent methods on 429/5xx, POST only on
 429/503); every other failure becomes a domain error (`http.status`).
@@ -41,7 +41,7 @@ RECONNECT = "reconnect FreshBooks for this connector via its connect URL"
 
 
 class FreshBooksClient(PartnerClient):
-    """One FreshBooks account, authenticated by `oauth.token_auth` (a `RotatingRefreshTokenAuth`)."""
+    """One FreshBooks account, authenticated by a `RotatingRefreshTokenAuth` (`oauth.connector_oauth`)."""
 
     partner = PARTNER
 

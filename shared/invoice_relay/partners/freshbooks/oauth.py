@@ -18,26 +18,10 @@ From FreshBooks' authentication docs and their Python SDK (`freshbooks/client.py
 
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import requests
-
-from ...http.auth import Clock
-from ...http.oauth import (
-    LeaseHolder,
-    OAuthApp,
-    OAuthProvider,
-    OAuthTokens,
-    RotatingRefreshTokenAuth,
-    TokenSecret,
-    complete_connection,
-)
-from ...secrets import partner_credentials
+from ...http.oauth import ConnectorOAuth, OAuthProvider, OAuthTokens
 from .config import FreshBooksTargetConfig
-
-if TYPE_CHECKING:
-    from ..context import PartnerContext
 
 PARTNER = "freshbooks"
 TITLE = "FreshBooks"
@@ -71,81 +55,17 @@ def provider(config: FreshBooksTargetConfig) -> OAuthProvider:
     )
 
 
-def app_credentials(config: FreshBooksTargetConfig, max_age: int = 300, *, fresh: bool = False) -> OAuthApp:
-    """The FreshBooks app of a connector, from its `oauth_app_secret` (cached `max_age` seconds; `fresh`:
-    read again now)."""
-    value = partner_credentials(config.oauth_app_secret, max_age, fresh=fresh)
-    return OAuthApp.from_secret(value, f"secret '{config.oauth_app_secret}'")
+def connector_oauth(config: FreshBooksTargetConfig) -> ConnectorOAuth:
+    """A connector's FreshBooks OAuth: the app from its `oauth_app_secret`, the tokens in its `token_secret`
+    (`.token_auth(...)` authenticates its calls)."""
+    return ConnectorOAuth(provider(config), config.oauth_app_secret, config.token_secret)
 
 
-def token_secret(config: FreshBooksTargetConfig, client: Any = None) -> TokenSecret:
-    return TokenSecret(config.token_secret, client, reconnect_hint=provider(config).reconnect_hint)
-
-
-def connect_url(config: FreshBooksTargetConfig, state: str, *, app: OAuthApp | None = None) -> str:
+def connect_url(config: FreshBooksTargetConfig, state: str) -> str:
     """Where to send the user to connect FreshBooks for this connector (the authorize page)."""
-    return provider(config).authorization_url(app or app_credentials(config), state)
+    return connector_oauth(config).connect_url(state)
 
 
-def connect(
-    config: FreshBooksTargetConfig,
-    code: str,
-    *,
-    app: OAuthApp | None = None,
-    secrets_client: Any = None,
-    session: requests.Session | None = None,
-    clock: Clock = time.time,
-) -> OAuthTokens:
-    """Finish the connection after FreshBooks redirected back with `code`: exchange it and store the
-    tokens in the connector's token secret."""
-    return complete_connection(
-        provider(config),
-        app or app_credentials(config),
-        code,
-        token_secret(config, secrets_client),
-        session=session,
-        clock=clock,
-    )
-
-
-def token_auth(
-    connector_id: str,
-    config: FreshBooksTargetConfig,
-    leases: LeaseHolder,
-    *,
-    secrets_client: Any = None,
-    app: OAuthApp | None = None,
-    session: requests.Session | None = None,
-    clock: Clock = time.time,
-    **options: Any,
-) -> RotatingRefreshTokenAuth:
-    """The authenticator of a connector's FreshBooks calls (tokens from its `token_secret`; the app,
-    needed to refresh, from its `oauth_app_secret` unless `app` is given)."""
-    return RotatingRefreshTokenAuth(
-        connector_id,
-        provider(config),
-        token_secret(config, secrets_client),
-        leases,
-        (lambda: app) if app is not None else (lambda: app_credentials(config)),
-        fresh_app=None if app is not None else (lambda: app_credentials(config, fresh=True)),
-        session=session,
-        clock=clock,
-        **options,
-    )
-
-
-class FreshBooksConnection:
-    """The `OAUTH_CONNECT` capability of a FreshBooks target: its connect link and callback."""
-
-    system = PARTNER
-    title = TITLE
-
-    def __init__(self, config: FreshBooksTargetConfig, context: PartnerContext):
-        self.config = config
-        self.context = context
-
-    def connect_url(self, state: str) -> str:
-        return connect_url(self.config, state)
-
-    def complete(self, code: str) -> None:
-        connect(self.config, code, secrets_client=self.context.secrets_client)
+def connect(config: FreshBooksTargetConfig, code: str, **options: Any) -> OAuthTokens:
+    """Finish the connection after FreshBooks redirected back with `code` (`ConnectorOAuth.connect`)."""
+    return connector_oauth(config).connect(code, **options)

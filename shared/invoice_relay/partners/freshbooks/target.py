@@ -46,11 +46,11 @@ from .mapping import (
     payment_id_of,
     payment_payload,
 )
-from .oauth import OAuthApp, token_auth
+from .oauth import connector_oauth
 
 if TYPE_CHECKING:
     from ...http.auth import Clock
-    from ...http.oauth import LeaseHolder
+    from ...http.oauth import LeaseHolder, OAuthApp
     from .config import FreshBooksTargetConfig
 
 PARTNER = "freshbooks"
@@ -85,9 +85,8 @@ class FreshBooksTarget:
         """A target for a connector: tokens from its `token_secret`, app credentials (needed to refresh)
         from its `oauth_app_secret` in Secrets Manager unless `app` is given. `token_options` go to the
         token authenticator (lease wait, poll interval, refresh margin)."""
-        auth = token_auth(
+        auth = connector_oauth(config).token_auth(
             connector_id,
-            config,
             leases,
             secrets_client=secrets_client,
             app=app,

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from ...errors import ConfigurationError
 from ...http import (
@@ -19,6 +19,7 @@ from ...http import (
 )
 from ...http.paging import DEFAULT_MAX_PAGES
 from ...logs import logger
+from ..payload import secret_credentials
 from .config import MAX_PAGE_SIZE
 from .mapping import INVOICE_TYPE
 
@@ -53,23 +54,16 @@ def authenticator(base_url: str, secret: Mapping[str, Any]) -> PartnerAuth:
     """The authenticator the stored secret asks for: client credentials when it has a `client_id` (or a
     `client_secret`), a username/password session otherwise. ConfigurationError names missing fields,
     never their values."""
-    try:
-        if "client_id" in secret or "client_secret" in secret:
-            credentials = ClientCredentials.model_validate(dict(secret))
-            return ClientCredentialsAuth(
-                f"{base_url.rstrip('/')}{TOKEN_PATH}",
-                credentials.client_id,
-                credentials.client_secret,
-                partner=PARTNER,
-            )
-        session = SessionCredentials.model_validate(dict(secret))
-    except ValidationError as exc:
-        fields = ", ".join(sorted({str(e["loc"][0]) for e in exc.errors() if e["loc"]}))
-        raise ConfigurationError(
-            f"servicetrade credentials are incomplete or invalid: {fields} (expected client_id and "
-            "client_secret, or username and password)",
+    expected = "client_id and client_secret, or username and password"
+    if "client_id" in secret or "client_secret" in secret:
+        credentials = secret_credentials(ClientCredentials, secret, partner=PARTNER, expected=expected)
+        return ClientCredentialsAuth(
+            f"{base_url.rstrip('/')}{TOKEN_PATH}",
+            credentials.client_id,
+            credentials.client_secret,
             partner=PARTNER,
-        ) from None
+        )
+    session = secret_credentials(SessionCredentials, secret, partner=PARTNER, expected=expected)
     return SessionLoginAuth(
         SESSION_PATH,
         {"username": session.username, "password": session.password},

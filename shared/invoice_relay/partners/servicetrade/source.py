@@ -11,7 +11,7 @@ from ...errors import PermanentError
 from ...logs import logger
 from ...models import Document
 from ..capabilities import Outcome, SourcePage, SourceRef
-from ..payload import id_problem, text_value
+from ..payload import id_problem, source_page, text_value
 from .client import PARTNER, ServiceTradeClient
 from .config import ServiceTradeSourceConfig
 from .mapping import OTHER_TYPES, invoice_to_document, is_accounting_invoice
@@ -48,28 +48,7 @@ class ServiceTradeSource:
         that are not invoices for accounting (vendor bills, external invoices) are passed over. The
         status filter says what is ready, so there is no `position` (a run starts at page 1)."""
         for page in self.client.pending_accounting_invoices(start_page):
-            refs, records = [], {}
-            for invoice in page.records:
-                if not isinstance(invoice, dict) or invoice.get("id") is None:
-                    logger.error(f"servicetrade: skipping an invoice without an id on page {page.number}")
-                    continue
-                unusable = id_problem(str(invoice["id"])) or id_problem(str(invoice.get("updated", "")))
-                if unusable:  # it would be a key of our state: it cannot be tracked, so it is not taken
-                    logger.error(f"servicetrade: skipping a listed invoice whose id or version {unusable}")
-                    continue
-                if not is_accounting_invoice(invoice):
-                    _log_passed_over(invoice)
-                    continue
-                ref = _ref(invoice)
-                refs.append(ref)
-                records[ref.id] = invoice
-            yield SourcePage(
-                page=page.number,
-                total_pages=page.total_pages or 0,
-                refs=refs,
-                raw=page.records,
-                records=records,
-            )
+            yield source_page(page, _listed_ref)
 
     def fetch(self, ref: SourceRef) -> tuple[Document, dict[str, Any]]:
         """The invoice, fresh from ServiceTrade, and its Document. MappingError carries the payload."""
@@ -123,6 +102,21 @@ def _invoice_id(ref: SourceRef) -> int:
         return int(ref.id)
     except ValueError:
         raise PermanentError(f"{ref.id!r} is not a ServiceTrade invoice id", partner=PARTNER) from None
+
+
+def _listed_ref(invoice: Any, page_number: int) -> SourceRef | None:
+    """The ref of a listed invoice; None, logged, for one that cannot be tracked or is not for accounting."""
+    if not isinstance(invoice, dict) or invoice.get("id") is None:
+        logger.error(f"servicetrade: skipping an invoice without an id on page {page_number}")
+        return None
+    unusable = id_problem(str(invoice["id"])) or id_problem(str(invoice.get("updated", "")))
+    if unusable:  # it would be a key of our state: it cannot be tracked, so it is not taken
+        logger.error(f"servicetrade: skipping a listed invoice whose id or version {unusable}")
+        return None
+    if not is_accounting_invoice(invoice):
+        _log_passed_over(invoice)
+        return None
+    return _ref(invoice)
 
 
 def _ref(invoice: dict[str, Any]) -> SourceRef:

@@ -6,14 +6,15 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 import requests
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from ...errors import ConfigurationError, PermanentError, RelayError
 from ...http import Page, PageNumberPaginator, PartnerClient, partner_error_message
 from ...http.auth import PasswordGrantAuth
 from ...http.client import request_line
 from ...http.paging import DEFAULT_MAX_PAGES
-from .config import MAX_PAGE_SIZE
+from ..payload import secret_credentials
+from .config import MAX_PAGE_SIZE, ShipServConfig
 
 PARTNER = "shipserv"
 TOKEN_PATH = "/authentication/oauth2/token"  # noqa: S105 (a URL path, not a password)
@@ -37,15 +38,12 @@ class ShipServCredentials(BaseModel):
 def authenticator(api_url: str, secret: Mapping[str, Any]) -> PasswordGrantAuth:
     """The password-grant authenticator for the stored secret. ConfigurationError names missing fields,
     never their values."""
-    try:
-        credentials = ShipServCredentials.model_validate(dict(secret))
-    except ValidationError as exc:
-        fields = ", ".join(sorted({str(e["loc"][0]) for e in exc.errors() if e["loc"]}))
-        raise ConfigurationError(
-            f"shipserv credentials are incomplete or invalid: {fields} (expected client_id, client_secret, "
-            "username and password)",
-            partner=PARTNER,
-        ) from None
+    credentials = secret_credentials(
+        ShipServCredentials,
+        secret,
+        partner=PARTNER,
+        expected="client_id, client_secret, username and password",
+    )
     return PasswordGrantAuth(
         f"{api_url.rstrip('/')}{TOKEN_PATH}",
         credentials.client_id,
@@ -136,18 +134,18 @@ class ShipServClient(PartnerClient):
         self._pages = PageNumberPaginator(partner=PARTNER, what="documents", max_pages=max_pages)
 
     @classmethod
-    def from_credentials(
-        cls,
-        api_url: str,
-        secret: Mapping[str, Any],
-        *,
-        tnid: int,
-        session: requests.Session | None = None,
-        page_size: int = 50,
+    def for_connector(
+        cls, config: ShipServConfig, secret: Mapping[str, Any], *, session: requests.Session | None = None
     ) -> ShipServClient:
-        """A client signed in with the stored secret (see `authenticator`)."""
+        """The client of a connector side, signed in with its credentials secret (client id + secret,
+        username + password; see `authenticator`). ConfigurationError names missing fields, never their
+        values."""
         return cls(
-            api_url, auth=authenticator(api_url, secret), tnid=tnid, session=session, page_size=page_size
+            config.api_url,
+            auth=authenticator(config.api_url, secret),
+            tnid=config.tnid,
+            session=session,
+            page_size=config.page_size,
         )
 
     # -- errors -----------------------------------------------------------------------------------------

@@ -6,14 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-import requests
-
 from ...errors import MappingError
 from ...logs import logger
 from ...models import Attachment, Document
 from ..attachments import keep_attachment
 from ..capabilities import Outcome, SourcePage, SourceRef
-from ..payload import id_problem, label_text, text_value
+from ..payload import id_problem, label_text, source_page, text_value
 from .client import PARTNER, ShipServClient
 from .config import ShipServSourceConfig
 from .mapping import KINDS, PDF, document_from_shipserv, document_label
@@ -42,45 +40,31 @@ class ShipServSource:
         config: ShipServSourceConfig,
         credentials: Mapping[str, Any],
         context: PartnerContext,
-        *,
-        session: requests.Session | None = None,
+        **options: Any,
     ) -> ShipServSource:
-        """A source for a connector's configuration and its credentials secret (client id + secret,
-        username + password). ConfigurationError names missing fields, never their values."""
-        client = ShipServClient.from_credentials(
-            config.api_url, credentials, tnid=config.tnid, session=session, page_size=config.page_size
-        )
-        return cls(client, context)
+        """A source for a connector side (`ShipServClient.for_connector`)."""
+        return cls(ShipServClient.for_connector(config, credentials, **options), context)
 
     def poll(self, start_page: int = 1, position: Mapping[str, Any] | None = None) -> Iterator[SourcePage]:
         """Pages of the buyer's documents not yet exported (invoices and credit notes). `position` is not
         used: the network's `exported` flag decides what is ready. A listed document of another buyer TNID
         is a ConfigurationError (the connector's user acts for another company)."""
         for page in self.client.received_documents(start_page):
-            refs, records = [], {}
-            for summary in page.records:
-                if not isinstance(summary, dict) or not summary.get("id"):
-                    logger.error(f"shipserv: skipping a listed document without an id on page {page.number}")
-                    continue
-                self.client.acting_party(summary, "buyerTnId", "buyer")
-                if summary.get("type") not in KINDS:
-                    logger.warning(
-                        f"shipserv: passing over {label_text(summary.get('type'))} document "
-                        f"{label_text(summary['id'])} (not an invoice or a credit note)"
-                    )
-                    continue
-                ref = _ref(summary)
-                if ref is None:
-                    continue
-                refs.append(ref)
-                records[ref.id] = summary
-            yield SourcePage(
-                page=page.number,
-                total_pages=page.total_pages or 0,
-                refs=refs,
-                raw=page.records,
-                records=records,
+            yield source_page(page, self._listed_ref)
+
+    def _listed_ref(self, summary: Any, page_number: int) -> SourceRef | None:
+        """The ref of a listed document; None, logged, for one without an id or of another type."""
+        if not isinstance(summary, dict) or not summary.get("id"):
+            logger.error(f"shipserv: skipping a listed document without an id on page {page_number}")
+            return None
+        self.client.acting_party(summary, "buyerTnId", "buyer")
+        if summary.get("type") not in KINDS:
+            logger.warning(
+                f"shipserv: passing over {label_text(summary.get('type'))} document "
+                f"{label_text(summary['id'])} (not an invoice or a credit note)"
             )
+            return None
+        return _ref(summary)
 
     def fetch(self, ref: SourceRef) -> tuple[Document, dict[str, Any]]:
         """The document, fresh from the network (which now shows it Read), mapped, its files kept in the

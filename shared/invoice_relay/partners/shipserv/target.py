@@ -24,8 +24,6 @@ from collections.abc import Iterator, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-import requests
-
 from ...errors import MappingError, PermanentError
 from ...logs import logger
 from ...models import TNID, Customer, Document, DocumentKind, Party, Payment
@@ -59,15 +57,10 @@ class ShipServTarget:
         config: ShipServTargetConfig,
         credentials: Mapping[str, Any],
         context: PartnerContext,
-        *,
-        session: requests.Session | None = None,
+        **options: Any,
     ) -> ShipServTarget:
-        """A target for a connector's configuration and its credentials secret (client id + secret,
-        username + password). ConfigurationError names missing fields, never their values."""
-        client = ShipServClient.from_credentials(
-            config.api_url, credentials, tnid=config.tnid, session=session, page_size=config.page_size
-        )
-        return cls(client, context)
+        """A target for a connector side (`ShipServClient.for_connector`)."""
+        return cls(ShipServClient.for_connector(config, credentials, **options), context)
 
     def close(self) -> None:
         self.client.close()
