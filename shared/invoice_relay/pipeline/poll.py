@@ -115,7 +115,11 @@ def _poll(config: ConnectorConfig, services: Services, run: Run) -> Finished:
             f"{counts['staged']} staged, "
             + (f"{counts['queued']} queued for delivery, " if counts["queued"] else "")
             + f"{counts['rejected']} rejected, {counts['unchanged']} already known"
-            + (f", {counts['receipts']} read receipts recorded" if counts["receipts"] else "")
+            + (
+                f", {counts['receipts']} read receipt{'s' if counts['receipts'] != 1 else ''} recorded"
+                if counts["receipts"]
+                else ""
+            )
             + (f"; continues at page {counts['continues_at_page']}" if counts["continues_at_page"] else "")
         ),
     )
