@@ -104,3 +104,33 @@ def test_a_wrong_servicetrade_secret_ends_the_run_failed_with_its_reason_and_tou
     [run] = RunHistory(state_table(stack.table_name)).recent_runs(CID, 1)
     assert run["status"] == "failed" and run["reason"] == result["reason"]  # closed, never left `running`
     assert {stack.servicetrade.invoice(i)["status"] for i in demo.pending_ids} == {"pending_accounting"}
+
+
+def test_a_delivery_that_died_after_the_write_back_is_settled_not_left_queued(stack, monkeypatch):
+    """Written back `processed`, then the Lambda died before our state said so: ServiceTrade no longer lists
+    the invoice as pending, so the retry settles it from the cross reference recorded before the write-back
+    (it used to take "no longer ready" for "nothing to do" and leave the document queued for ever)."""
+    from invoice_relay.pipeline import deliver as deliver_module
+    from invoice_relay.storage.state import DocumentState, DocumentStates
+    from invoice_relay.storage.table import state_table
+
+    demo = stack.servicetrade.seed_demo_data(count=4, broken=0, credits=0)
+    real = deliver_module.Delivery._settle
+    crashed: list[str] = []
+
+    def die_before_settling(self, ref, state, **fields):
+        if state is DocumentState.DONE and not crashed:
+            crashed.append(ref.id)
+            raise RuntimeError("the Lambda died after the write-back")
+        return real(self, ref, state, **fields)
+
+    monkeypatch.setattr(deliver_module.Delivery, "_settle", die_before_settling)
+    stack.invoke("PollFunction", {"connector_id": CID})
+    stack.drain_delivery_queue()
+    stack.drain_delivery_queue()
+
+    [invoice_id] = crashed
+    record = DocumentStates(state_table(stack.table_name)).get(CID, invoice_id)
+    assert record.state is DocumentState.DONE and record.target_id
+    assert stack.servicetrade.invoice(int(invoice_id))["status"] == "processed"
+    assert len(stack.freshbooks.invoices()) == len(demo.pending_ids)  # none twice

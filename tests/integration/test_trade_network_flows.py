@@ -341,6 +341,39 @@ def test_download_a_crash_between_the_create_and_the_mark_never_books_twice(stac
     assert all(d["exported"] for d in stack.shipserv.documents(buyer_tnid=stack.shipserv.demo.buyer_tnid))
 
 
+def test_download_crash_after_the_mark_before_our_state_settles_with_the_number(stack, monkeypatch):
+    """Marked exported on the network, then the Lambda dies: the network no longer lists it as new, so the
+    retry must not take "no longer ready" for "nothing to do" — it settles the document as delivered, with
+    the ClearBooks number it was booked under."""
+    from invoice_relay.pipeline import deliver as deliver_module
+
+    crashed: list[str] = []
+    real = deliver_module.Delivery._settle
+
+    def die_before_settling(self, ref, state, **fields):
+        if state is DocumentState.DONE and len(crashed) < 5:
+            crashed.append(ref.id)
+            raise RuntimeError("the Lambda died after the mark, before our state")
+        return real(self, ref, state, **fields)
+
+    monkeypatch.setattr(deliver_module.Delivery, "_settle", die_before_settling)
+    poll(stack, DOWN)
+    stack.drain_delivery_queue()
+    stack.drain_delivery_queue()
+    monkeypatch.undo()
+    stack.drain_delivery_queue()
+
+    assert len(crashed) == 5
+    assert len(purchases(stack)) == 25
+    states = records(stack, DOWN)
+    numbers = {p["id"]: p["formattedDocumentNumber"] for p in purchases(stack)}
+    for document_id in crashed:
+        record = states[document_id]
+        assert record.state is DocumentState.DONE, record
+        assert record.target_number == numbers[int(record.target_id)]
+    assert Counter(r.state for r in states.values()) == {DocumentState.DONE: 25}
+
+
 def test_download_a_lost_answer_from_clearbooks_does_not_book_twice(stack):
     books = buyer_books(stack)
     books.inject_fault(method="POST", path=r".*/purchases/bills", status=502, after=True, times=3)

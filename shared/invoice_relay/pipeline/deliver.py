@@ -346,10 +346,31 @@ class Delivery:
             )
         source = self.services.open(self.config, POLLED_SOURCE)
         try:
+            if record and record.version == ref.version and record.target_id:
+                return self._finish_delivered(source, ref, record)
             with self.target(documents=True) as target:
                 return self._polled_document(source, target, ref)
         finally:
             source.close()
+
+    def _finish_delivered(self, source: Any, ref: SourceRef, record: Any) -> DeliveryResult:
+        """The target took this version (its cross reference is on the record) but the delivery died before
+        the write-back was settled: write back what the source does not show yet and settle, without
+        fetching it again — the source may no longer list it as ready *because* the write-back went
+        through (a document marked exported, an invoice marked processed)."""
+        outcome = Outcome.success(record.target_id, record.target_number, self.config.target.system)
+        source.acknowledge(ref, outcome, check_first=True)
+        self._settle(ref, DocumentState.DONE, target_id=record.target_id, target_number=record.target_number)
+        delivered_as = f"{self.config.target.system} {record.target_number or record.target_id}"
+        self.log(
+            "info",
+            f"document {record.number or ref.id} was delivered before a crash ({delivered_as}); its "
+            f"acknowledgement to {source.system} finished now",
+            number=record.number,
+        )
+        return DeliveryResult(
+            "already_delivered", "delivered earlier; acknowledged now", record.target_id, record.target_number
+        )
 
     def _acknowledge(self, source: Any, ref: SourceRef, outcome: Outcome) -> None:
         """Write back; a write-back that may have gone through (its answer lost) is remembered, so the retry
@@ -383,6 +404,9 @@ class Delivery:
             self.log("warn", f"{label} failed: {exc.reason} (told {source.system})", number=ref.number)
             return DeliveryResult("failed", exc.reason)
         self.notes(delivered, document.number)
+        # The cross reference first: a delivery that dies before the write-back is settled is finished
+        # from it (`_finish_delivered`), not delivered again.
+        self._remember_target(ref, delivered)
         self._acknowledge(
             source, ref, Outcome.success(delivered.target_id, delivered.number, self.config.target.system)
         )
@@ -395,6 +419,13 @@ class Delivery:
             number=document.number,
         )
         return DeliveryResult.created(self.config.target.system, delivered)
+
+    def _remember_target(self, ref: SourceRef, delivered: Delivered) -> None:
+        record = self.services.documents.get(self.cid, ref.id)
+        if record is not None and record.version == ref.version and record.state is DocumentState.QUEUED:
+            self.services.documents.transition(
+                record, DocumentState.QUEUED, target_id=delivered.target_id, target_number=delivered.number
+            )
 
     def _settle(self, ref: SourceRef, state: DocumentState, **fields: Any) -> None:
         record = self.services.documents.get(self.cid, ref.id)
