@@ -374,6 +374,37 @@ def test_download_crash_after_the_mark_before_our_state_settles_with_the_number(
     assert Counter(r.state for r in states.values()) == {DocumentState.DONE: 25}
 
 
+def test_download_a_poll_that_died_between_queueing_and_recording_leaves_no_document_unrecorded(
+    stack, monkeypatch
+):
+    """Found by `make chaos`: the poll queued a document and died before writing its state; the delivery
+    booked it and marked it exported, so no later poll lists it again. The delivery writes the missing state
+    itself, so the document ends `done` with its ClearBooks number like the others."""
+    from invoice_relay.storage.state import DocumentStates
+
+    real = DocumentStates.stage
+    died: list[str] = []
+
+    def die_before_recording(self, record, *, replacing):
+        if not died:
+            died.append(record.source_id)
+            raise RuntimeError("the Lambda died after SendMessage, before recording the state")
+        return real(self, record, replacing=replacing)
+
+    monkeypatch.setattr(DocumentStates, "stage", die_before_recording)
+    with pytest.raises(Exception, match="died"):
+        poll(stack, DOWN)
+    monkeypatch.undo()
+    stack.drain_delivery_queue()
+    run(stack, DOWN)
+
+    [lost] = died
+    assert stack.shipserv.document(lost)["exported"]
+    record = records(stack, DOWN)[lost]
+    assert record.state is DocumentState.DONE and record.target_number
+    assert len(records(stack, DOWN)) == 25 and len(purchases(stack)) == 25
+
+
 def test_download_a_lost_answer_from_clearbooks_does_not_book_twice(stack):
     books = buyer_books(stack)
     books.inject_fault(method="POST", path=r".*/purchases/bills", status=502, after=True, times=3)

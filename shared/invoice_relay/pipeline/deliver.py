@@ -57,7 +57,7 @@ from ..partners.capabilities import (
     Work,
 )
 from ..storage.runs import RunLog
-from ..storage.state import DocumentState
+from ..storage.state import DocumentRecord, DocumentState, StageResult
 from ..storage.table import iso, utc_now
 from .catalog import catalog_generation
 from .held import release_waiting
@@ -339,7 +339,7 @@ class Delivery:
         ref = SourceRef(
             id=self.item.source_id, version=self.item.version, number=self.item.payload.get("number")
         )
-        record = self.services.documents.get(self.cid, ref.id)
+        record = self.services.documents.get(self.cid, ref.id) or self._record_queued(ref)
         if record and record.state is DocumentState.DONE and record.version == ref.version:
             return DeliveryResult(
                 "already_delivered", "already delivered", record.target_id, record.target_number
@@ -352,6 +352,18 @@ class Delivery:
                 return self._polled_document(source, target, ref)
         finally:
             source.close()
+
+    def _record_queued(self, ref: SourceRef) -> DocumentRecord | None:
+        """The state a poll writes right after queueing a document, written here when it is missing: that
+        poll died in between (or is writing it right now — then its write finds ours and counts the
+        document as known). Without it a document that the delivery takes off the source's listing (marked
+        exported, processed) would be delivered and never recorded: the next poll no longer lists it."""
+        record = DocumentRecord(
+            self.cid, ref.id, ref.version, DocumentState.QUEUED, number=ref.number, run_id=self.run_log.run_id
+        )
+        if self.services.documents.stage(record, replacing=None) is StageResult.NEW:
+            return record
+        return self.services.documents.get(self.cid, ref.id)
 
     def _finish_delivered(self, source: Any, ref: SourceRef, record: Any) -> DeliveryResult:
         """The target took this version (its cross reference is on the record) but the delivery died before
