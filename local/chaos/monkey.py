@@ -45,6 +45,12 @@ CRITICAL_HTTP = (
     ("POST", re.compile(r".*/(oauth/token|auth/oauth/token|api/oauth2/token)$")),
     ("POST", re.compile(r".*/document-bundles$")),
     ("POST", re.compile(r".*/mark-paid$")),
+    # flow 5: a document sent on the trade network, marked exported there, booked in ClearBooks (with its
+    # files), a supplier created; the ShipServ and ClearBooks token grants (the latter single-use)
+    ("POST", re.compile(r".*/invoicing/documents(/[^/]+/mark-as-exported)?$")),
+    ("POST", re.compile(r".*/v1/accounting/purchases/(bills|creditNotes)(/\d+/attachments/.+)?$")),
+    ("POST", re.compile(r".*/v1/accounting/suppliers$")),
+    ("POST", re.compile(r".*/authentication/oauth2/token$")),
 )
 _PLANS_KEPT = 256  # plans of recent invocations (a few may run at once)
 # AWS operations whose effect exactly-once depends on.

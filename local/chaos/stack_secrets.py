@@ -22,5 +22,10 @@ def stack_secrets(stack: Any) -> list[str]:
         found += [stack.freshbooks.client_secret, *stack.freshbooks.issued_tokens()]
     if stack.clearnox is not None:
         found += [stack.clearnox.client_secret, *stack.clearnox._store.tokens]
+    if getattr(stack, "shipserv", None) is not None:
+        found += stack.shipserv.known_secrets()
+    for books in (getattr(stack, "clearbooks_supplier", None), getattr(stack, "clearbooks_buyer", None)):
+        if books is not None:
+            found += [books.client_secret, *books.issued_tokens()]
     # Short values would match by chance; every real one here is long.
     return sorted({secret for secret in found if isinstance(secret, str) and len(secret) >= 8})

@@ -1,6 +1,11 @@
 """`make chaos`: nothing lost, nothing twice — the flows under partner faults, crashes and hostile input.
 
-    python -m local.commands.chaos [--quick] [--seed N] [--only invoices,orders,bundles,fuzz]
+    python -m local.commands.chaos [--quick] [--seed N] [--only invoices,orders,bundles,trade_network,fuzz]
+
+The scenarios: flows 1+2 (`invoices`: ServiceTrade → import files and back), flow 3 (`orders`: shop
+webhooks → FreshBooks), flow 4 (`bundles`: PDFs → zip bundles → Clearnox), flow 5 (`trade_network`:
+ClearBooks sales documents → ShipServ and ShipServ received documents → ClearBooks purchases, with token
+expiries and edits in ClearBooks between rounds) and the webhook fuzz (`fuzz`).
 
 Drives the real handlers on the local stack (embedded AWS + sandboxes) with random partner faults (5xx,
 429 with short and too-long Retry-After, answers lost after the partner acted), the functions dying at
@@ -27,15 +32,16 @@ class Sizes:
     invoices: int
     orders: int
     entries: int
+    trade_documents: int  # flow 5: sales documents in the supplier's books, and documents the buyer received
     fuzz_requests: int
 
 
-FULL = Sizes(invoices=1000, orders=300, entries=200, fuzz_requests=10_000)
-QUICK = Sizes(invoices=60, orders=30, entries=20, fuzz_requests=300)
+FULL = Sizes(invoices=1000, orders=300, entries=200, trade_documents=300, fuzz_requests=10_000)
+QUICK = Sizes(invoices=60, orders=30, entries=20, trade_documents=40, fuzz_requests=300)
 FAULT_RATE = 0.2  # share of partner requests answered with a fault
 CRASH_RATE = 0.5  # share of function invocations that die at one of their external calls
 CRITICAL_RATE = 0.5  # share of those that die right after a call exactly-once depends on
-SCENARIOS = ("invoices", "orders", "bundles", "fuzz")
+SCENARIOS = ("invoices", "orders", "bundles", "trade_network", "fuzz")
 
 
 def scenarios(sizes: Sizes, seed: int) -> dict[str, Callable[[], ScenarioResult]]:
@@ -56,19 +62,31 @@ def scenarios(sizes: Sizes, seed: int) -> dict[str, Callable[[], ScenarioResult]
 
         return run_bundles(entries=sizes.entries, seed=seed, **rates)
 
+    def trade_network() -> ScenarioResult:
+        from local.chaos.trade_network import run_trade_network
+
+        return run_trade_network(documents=sizes.trade_documents, seed=seed, **rates)
+
     def fuzz() -> ScenarioResult:
         from local.chaos.fuzz import run_fuzz_scenario
 
         return run_fuzz_scenario(requests=sizes.fuzz_requests, seed=seed)
 
-    return {"invoices": invoices, "orders": orders, "bundles": bundles, "fuzz": fuzz}
+    return {
+        "invoices": invoices,
+        "orders": orders,
+        "bundles": bundles,
+        "trade_network": trade_network,
+        "fuzz": fuzz,
+    }
 
 
 def run(*, quick: bool, seed: int, only: tuple[str, ...] = SCENARIOS) -> ChaosReport:
     sizes = QUICK if quick else FULL
     mode = (
         f"{'quick' if quick else 'full'}: {sizes.invoices} invoices, {sizes.orders} orders, "
-        f"{sizes.entries} booking entries, {sizes.fuzz_requests} fuzzed webhooks; "
+        f"{sizes.entries} booking entries, {sizes.trade_documents} trade-network documents a side, "
+        f"{sizes.fuzz_requests} fuzzed webhooks; "
         f"faults: {FAULT_RATE:.0%} of partner requests; "
         f"crashes: {CRASH_RATE:.0%} of invocations die at one external call, "
         f"{CRITICAL_RATE:.0%} of them right after a call exactly-once depends on"
