@@ -21,7 +21,7 @@ Exactly once, layer by layer:
   connector works again;
 - the document target is reused from one item to the next within a container (`Delivery.target`: its
   HTTP session, tokens and SKU map, at most `secret_cache_seconds`, replaced after a connector problem or a
-  catalog change): nothing above depends on it — every create is still preceded by its cross-reference and
+  catalog change), and so is a polled source (its session, token and lookups): nothing above depends on it — every create is still preceded by its cross-reference and
   marker checks, and a 401 still re-reads the token secret (never an old refresh token: a refresh reads
   the secret again under the lease, see http/oauth.py);
 - an event that depends on another one not yet delivered (a payment before its order) *waits*: it is parked
@@ -344,14 +344,13 @@ class Delivery:
             return DeliveryResult(
                 "already_delivered", "already delivered", record.target_id, record.target_number
             )
-        source = self.services.open(self.config, POLLED_SOURCE)
-        try:
+        # The source is reused by the container's next items like the target (its HTTP session, its token,
+        # what it looked up — a customer, the VAT rates), at most `secret_cache_seconds`.
+        with self.services.reused(self.config, POLLED_SOURCE) as source:
             if record and record.version == ref.version and record.target_id:
                 return self._finish_delivered(source, ref, record)
             with self.target(documents=True) as target:
                 return self._polled_document(source, target, ref)
-        finally:
-            source.close()
 
     def _record_queued(self, ref: SourceRef) -> DocumentRecord | None:
         """The state a poll writes right after queueing a document, written here when it is missing: that
