@@ -470,6 +470,21 @@ def test_supplier_found_by_name_or_created_with_its_tnid(sandbox, demo, connecto
     )
 
 
+def test_a_supplier_is_looked_up_once_per_target_and_again_when_the_remembered_one_is_refused(
+    sandbox, demo, connector, aws
+):
+    target = open_target(connector, aws)
+    sandbox.clear_requests()
+    for index in range(3):
+        deliver(target, received(number=f"SI-80{index}"), f"m-{index}")
+    assert len(sandbox.find_requests("GET", r".*/suppliers")) == 1  # the sender's next documents: none
+    assert {b["supplierId"] for b in sandbox.bills()} == {demo.supplier_by_tnid["300501"]}
+
+    target._known_suppliers = dict.fromkeys(target._known_suppliers, 999_999)  # gone in ClearBooks
+    deliver(target, received(number="SI-900"), "m-9")
+    assert sandbox.bills()[-1]["supplierId"] == demo.supplier_by_tnid["300501"]
+
+
 def test_an_unknown_supplier_fails_when_the_connector_creates_none(sandbox, demo, connector, aws):
     target = open_target(connector, aws, create_suppliers=False)
     with pytest.raises(

@@ -46,6 +46,10 @@ class ClearBooksTarget:
         self.client = client
         self.context = context
         self._vat_rates: list[dict[str, Any]] | None = None
+        # Suppliers found or created by this target, by (TNID, name): the pipeline keeps a target for a
+        # few minutes, and a network sender sends many documents. A remembered supplier the create refuses
+        # (deleted in ClearBooks meanwhile) is forgotten and looked up again once.
+        self._known_suppliers: dict[tuple[str | None, str], int] = {}
 
     @classmethod
     def from_config(
@@ -81,7 +85,23 @@ class ClearBooksTarget:
             notes = self._attach_files(document, ledger, document_id_of(created))
             return self._delivered(created, document, notes)
         lines = self._lines(document)
-        supplier_id = self._supplier_id(document.seller)
+        remembered = self._remembered_supplier(document.seller)
+        try:
+            created = self._create(
+                document, ledger, lines, remembered or self._supplier_id(document.seller), marker
+            )
+        except PermanentError:
+            if remembered is None:
+                raise
+            self._known_suppliers.clear()  # the refusal may be about a supplier that is gone: look again
+            created = self._create(document, ledger, lines, self._supplier_id(document.seller), marker)
+        logger.info(f"clearbooks: created {ledger} {created.get('formattedDocumentNumber')} for {marker}")
+        notes = self._attach_files(document, ledger, document_id_of(created))
+        return self._delivered(created, document, notes)
+
+    def _create(
+        self, document: Document, ledger: str, lines: list[dict[str, Any]], supplier_id: int, marker: str
+    ) -> dict[str, Any]:
         payload = purchase_payload(
             document,
             supplier_id=supplier_id,
@@ -90,10 +110,10 @@ class ClearBooksTarget:
             marker=marker,
             default_due_days=self.config.default_due_days,
         )
-        created = self.client.create_purchase(ledger, payload)
-        logger.info(f"clearbooks: created {ledger} {created.get('formattedDocumentNumber')} for {marker}")
-        notes = self._attach_files(document, ledger, document_id_of(created))
-        return self._delivered(created, document, notes)
+        return self.client.create_purchase(ledger, payload)
+
+    def _remembered_supplier(self, seller: Party | None) -> int | None:
+        return self._known_suppliers.get(_supplier_key(seller)) if seller is not None else None
 
     def update_customer(self, customer: Customer, known_id: str | None) -> str:
         """Not part of this flow: the download side keeps suppliers, found or created with each document."""
@@ -139,6 +159,11 @@ class ClearBooksTarget:
             raise PermanentError(
                 "the document names no seller, so it has no ClearBooks supplier", partner=PARTNER
             )
+        supplier_id = self._look_up_supplier(seller)
+        self._known_suppliers[_supplier_key(seller)] = supplier_id
+        return supplier_id
+
+    def _look_up_supplier(self, seller: Party) -> int:
         tnid = _tnid_of(seller)
         found = self._find_supplier(seller, tnid)
         if found is not None:
@@ -213,3 +238,7 @@ class ClearBooksTarget:
 def _tnid_of(party: Party) -> str | None:
     """The party's TradeNet ID (its external ref of system TNID), if it has one."""
     return next((r.id for r in party.external_refs if r.system == TNID), None)
+
+
+def _supplier_key(seller: Party) -> tuple[str | None, str]:
+    return _tnid_of(seller), seller.name
