@@ -21,9 +21,10 @@ Exactly once, layer by layer:
   connector works again;
 - the document target is reused from one item to the next within a container (`Delivery.target`: its
   HTTP session, tokens and SKU map, at most `secret_cache_seconds`, replaced after a connector problem or a
-  catalog change), and so is a polled source (its session, token and lookups): nothing above depends on it — every create is still preceded by its cross-reference and
-  marker checks, and a 401 still re-reads the token secret (never an old refresh token: a refresh reads
-  the secret again under the lease, see http/oauth.py);
+  catalog change), and so is a polled source (its session, token and lookups): nothing above depends on
+  it — every create is still preceded by its cross-reference and marker checks, and a 401 still re-reads
+  the token secret (never an old refresh token: a refresh reads the secret again under the lease, see
+  http/oauth.py);
 - an event that depends on another one not yet delivered (a payment before its order) *waits*: it is parked
   in the state table (`WorkWaiting`, no attempt limit that could lose money) and released onto the queue
   when the record it waits for is delivered. A resend of an event that already reached a final state is
