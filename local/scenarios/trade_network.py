@@ -102,15 +102,13 @@ class TradeNetworkSandboxes:
     ) -> Any:
         """ClearBooks sales invoices and credit notes → ShipServ (the supplier's upload action)."""
         _, books, _ = self.start_trade_network_sandboxes()
-        config = self.register(
+        return self._register_connected(
             connector_id,
             "ClearBooks → ShipServ (upload)",
             self.clearbooks_side(connector_id, books, **(source or {})),
             self.shipserv_side(connector_id, "supplier", **(target or {})),
+            books if connect_oauth else None,
         )
-        if connect_oauth:
-            self.connect_clearbooks(config, books)
-        return config
 
     def add_download_connector(
         self,
@@ -123,13 +121,20 @@ class TradeNetworkSandboxes:
         """ShipServ documents received by the buyer → ClearBooks purchases (the buyer's download action).
         Lines map to account codes by part code (`DOWNLOAD_ACCOUNTING`)."""
         _, _, books = self.start_trade_network_sandboxes()
-        config = self.register(
+        return self._register_connected(
             connector_id,
             "ShipServ → ClearBooks (download)",
             self.shipserv_side(connector_id, "buyer", **(source or {})),
             self.clearbooks_side(connector_id, books, **{**DOWNLOAD_ACCOUNTING, **(target or {})}),
+            books if connect_oauth else None,
         )
-        if connect_oauth:
+
+    def _register_connected(
+        self, connector_id: str, name: str, source: dict[str, Any], target: dict[str, Any], books: Any
+    ) -> Any:
+        """Register the connector and, given the ClearBooks sandbox it uses, connect it there."""
+        config = self.register(connector_id, name, source, target)
+        if books is not None:
             self.connect_clearbooks(config, books)
         return config
 

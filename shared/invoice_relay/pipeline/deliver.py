@@ -351,7 +351,7 @@ class Delivery:
             if record and record.version == ref.version and record.target_id:
                 return self._finish_delivered(source, ref, record)
             with self.target(documents=True) as target:
-                return self._polled_document(source, target, ref)
+                return self._polled_document(source, target, ref, record)
 
     def _record_queued(self, ref: SourceRef) -> DocumentRecord | None:
         """The state a poll writes right after queueing a document, written here when it is missing: that
@@ -372,7 +372,13 @@ class Delivery:
         through (a document marked exported, an invoice marked processed)."""
         outcome = Outcome.success(record.target_id, record.target_number, self.config.target.system)
         source.acknowledge(ref, outcome, check_first=True)
-        self._settle(ref, DocumentState.DONE, target_id=record.target_id, target_number=record.target_number)
+        self._settle(
+            ref,
+            DocumentState.DONE,
+            record=record,
+            target_id=record.target_id,
+            target_number=record.target_number,
+        )
         delivered_as = f"{self.config.target.system} {record.target_number or record.target_id}"
         self.log(
             "info",
@@ -384,10 +390,12 @@ class Delivery:
             "already_delivered", "delivered earlier; acknowledged now", record.target_id, record.target_number
         )
 
-    def _acknowledge(self, source: Any, ref: SourceRef, outcome: Outcome) -> None:
+    def _acknowledge(
+        self, source: Any, ref: SourceRef, outcome: Outcome, record: DocumentRecord | None
+    ) -> None:
         """Write back; a write-back that may have gone through (its answer lost) is remembered, so the retry
-        checks the source first instead of writing again."""
-        record = self.services.documents.get(self.cid, ref.id)
+        checks the source first instead of writing again. `record` is the document's state as this delivery
+        read it (its writes are conditional on state and version, so a newer version is never touched)."""
         attempted = bool(record and record.version == ref.version and record.write_back_attempted)
         try:
             source.acknowledge(ref, outcome, check_first=attempted)
@@ -396,7 +404,9 @@ class Delivery:
                 self.services.documents.transition(record, record.state, write_back_attempted=True)
             raise
 
-    def _polled_document(self, source: Any, target: Any, ref: SourceRef) -> DeliveryResult:
+    def _polled_document(
+        self, source: Any, target: Any, ref: SourceRef, record: DocumentRecord | None
+    ) -> DeliveryResult:
         label = f"document {ref.number or ref.id}"  # its kind is known once it is fetched
         try:
             document, raw = source.fetch(ref)
@@ -411,18 +421,27 @@ class Delivery:
         except PermanentError as exc:
             if isinstance(exc, MappingError) and exc.raw:
                 self.services.bucket.put_raw(self.cid, source.system, ref.id, ref.version, exc.raw)
-            self._acknowledge(source, ref, Outcome.failure(exc.reason))
-            self._settle(ref, DocumentState.FAILED, reason=exc.reason)
+            self._acknowledge(source, ref, Outcome.failure(exc.reason), record)
+            self._settle(ref, DocumentState.FAILED, record=record, reason=exc.reason)
             self.log("warn", f"{label} failed: {exc.reason} (told {source.system})", number=ref.number)
             return DeliveryResult("failed", exc.reason)
         self.notes(delivered, document.number)
         # The cross reference first: a delivery that dies before the write-back is settled is finished
         # from it (`_finish_delivered`), not delivered again.
-        self._remember_target(ref, delivered)
+        self._remember_target(ref, delivered, record)
         self._acknowledge(
-            source, ref, Outcome.success(delivered.target_id, delivered.number, self.config.target.system)
+            source,
+            ref,
+            Outcome.success(delivered.target_id, delivered.number, self.config.target.system),
+            record,
         )
-        self._settle(ref, DocumentState.DONE, target_id=delivered.target_id, target_number=delivered.number)
+        self._settle(
+            ref,
+            DocumentState.DONE,
+            record=record,
+            target_id=delivered.target_id,
+            target_number=delivered.number,
+        )
         kind = document.kind.value.replace("_", " ")
         self.log(
             "info",
@@ -432,15 +451,15 @@ class Delivery:
         )
         return DeliveryResult.created(self.config.target.system, delivered)
 
-    def _remember_target(self, ref: SourceRef, delivered: Delivered) -> None:
-        record = self.services.documents.get(self.cid, ref.id)
+    def _remember_target(self, ref: SourceRef, delivered: Delivered, record: DocumentRecord | None) -> None:
         if record is not None and record.version == ref.version and record.state is DocumentState.QUEUED:
             self.services.documents.transition(
                 record, DocumentState.QUEUED, target_id=delivered.target_id, target_number=delivered.number
             )
 
-    def _settle(self, ref: SourceRef, state: DocumentState, **fields: Any) -> None:
-        record = self.services.documents.get(self.cid, ref.id)
+    def _settle(
+        self, ref: SourceRef, state: DocumentState, *, record: DocumentRecord | None, **fields: Any
+    ) -> None:
         if record is not None and record.version == ref.version and record.state is DocumentState.QUEUED:
             self.services.documents.transition(record, state, **fields)
 
