@@ -130,6 +130,35 @@ def test_upload_links_each_credit_note_to_its_invoice_and_sends_pdfs_with_positi
         assert any(a.get("classification") == "Invoice" for a in network[number]["attachments"]), number
 
 
+def test_a_credit_note_waits_for_its_invoice_still_being_delivered(stack, monkeypatch):
+    """Found by `make chaos` (seed 5): the invoice's send hit a passing problem and went back to the queue;
+    its credit note came next and was refused for good (LINKED_INVOICE_NOT_FOUND). It now waits."""
+    from invoice_relay.errors import TransientError
+    from invoice_relay.partners.shipserv.target import ShipServTarget
+
+    documents = sales_documents(stack)
+    note = next(d for d in documents.values() if d.get("linkedInvoiceId"))
+    invoice_number = documents[note["linkedInvoiceId"]]["formattedDocumentNumber"]
+    real = ShipServTarget.deliver_document
+    refused: list[str] = []
+
+    def busy_once(self, document, **kwargs):
+        if document.number == invoice_number and len(refused) < 3:
+            refused.append(document.number)
+            raise TransientError("ShipServ answered 503")
+        return real(self, document, **kwargs)
+
+    monkeypatch.setattr(ShipServTarget, "deliver_document", busy_once)
+    poll(stack, UP)
+    for _ in range(4):
+        stack.drain_delivery_queue(wait_for_delayed=2)
+
+    assert refused == [invoice_number] * 3
+    network = {d["referenceNumber"]: d for d in sent(stack)}
+    assert network[note["formattedDocumentNumber"]]["linkedInvoiceReferenceNumber"] == invoice_number
+    assert by_number(stack, UP)[note["formattedDocumentNumber"]].state is DocumentState.DONE
+
+
 def test_a_fixed_document_is_sent_on_the_next_run_and_a_changed_sent_one_is_not_sent_twice(stack):
     run(stack, UP)
     before = len(sent(stack))

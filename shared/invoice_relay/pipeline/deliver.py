@@ -413,6 +413,7 @@ class Delivery:
             self.services.bucket.put_raw(self.cid, source.system, ref.id, ref.version, raw)
             if source.current_ref(raw) is None:
                 return DeliveryResult("ignored", "no longer ready at the source")
+            self._after_its_invoice(document)
             delivered = target.deliver_document(
                 document,
                 customer=customer_from_party(document.buyer),
@@ -450,6 +451,20 @@ class Delivery:
             number=document.number,
         )
         return DeliveryResult.created(self.config.target.system, delivered)
+
+    def _after_its_invoice(self, document: Any) -> None:
+        """A credit note goes after the invoice it credits when this connector is still delivering that
+        invoice (queued, or retried after a passing problem): the target would refuse a credit note whose
+        invoice it does not have yet. TransientError: the queue retries it later (and files it as a dead
+        letter with this reason if the invoice never settles)."""
+        if not document.credited_invoice:
+            return
+        for invoice in self.services.documents.numbered(document.credited_invoice, self.cid):
+            if invoice.state is DocumentState.QUEUED:
+                raise TransientError(
+                    f"credit note {document.number} waits for invoice {document.credited_invoice}, which is "
+                    f"still being delivered to {self.config.target.system}"
+                )
 
     def _remember_target(self, ref: SourceRef, delivered: Delivered, record: DocumentRecord | None) -> None:
         if record is not None and record.version == ref.version and record.state is DocumentState.QUEUED:
